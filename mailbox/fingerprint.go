@@ -1,0 +1,53 @@
+package mailbox
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-message/textproto"
+)
+
+// Fingerprint identifies a message by its Message-ID, Date, From and
+// Subject header fields and its size: a weaker identity than the EmailID,
+// for stores that rewrite a message's bytes (an IMAP server that adds a
+// header, converts line endings or re-encodes). Two messages with the same
+// Fingerprint are taken to be the same message by the migrate mode.
+type Fingerprint [sha256.Size]byte
+
+func (f Fingerprint) String() string { return "fp:" + hex.EncodeToString(f[:8]) }
+
+// IsZero reports whether f is the zero ("not known") Fingerprint.
+func (f Fingerprint) IsZero() bool { return f == Fingerprint{} }
+
+// fingerprintFields are the header fields a Fingerprint covers, in order.
+var fingerprintFields = []string{"Message-Id", "Date", "From", "Subject"}
+
+// ReadFingerprint reads the header of the message in r (and nothing past
+// it) and returns its Fingerprint for a message of size bytes; pass the
+// size with CRLF line endings (IMAP RFC822.SIZE), so that stores with LF and
+// with CRLF endings agree. Field values are unfolded and trimmed; a missing
+// field counts as empty.
+func ReadFingerprint(r io.Reader, size int64) (Fingerprint, error) {
+	hdr, err := textproto.ReadHeader(bufio.NewReader(r))
+	if err != nil {
+		return Fingerprint{}, fmt.Errorf("%w: header: %v", ErrInvalidMessage, err)
+	}
+	h := sha256.New()
+	for _, k := range fingerprintFields {
+		v := hdr.Get(k)
+		v = strings.Join(strings.Fields(v), " ")
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	h.Write([]byte(strconv.FormatInt(size, 10)))
+	var fp Fingerprint
+	h.Sum(fp[:0])
+	return fp, nil
+}
