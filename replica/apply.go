@@ -1,0 +1,696 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/uid"
+)
+
+// keepInPlace is the target-only policy of a mirror whose source is
+// read-only: such mail stays on the target and is reported.
+const keepInPlace TargetOnly = -1
+
+// applier carries out a mailbox's ops as Diff emits them. Appends are
+// batched (one durable commit per batch), flag changes grouped, expunges
+// deferred to the end; the state records a change only after the store
+// made it durable, and an intent is recorded before every append.
+type applier struct {
+	ctx   context.Context
+	m     *mboxSync
+	state StateBatch // changes whose store side is durable, not yet committed
+
+	appends     [2][]Op // by the side they go to
+	appendBytes [2]int64
+	flags       map[flagKey]*flagGroup
+	nflags      int
+	expunges    [2][]Op
+}
+
+type flagKey struct {
+	side  Side
+	flags string
+}
+
+type flagGroup struct {
+	flags mailbox.Flags
+	set   uid.Set
+	ops   []Op
+}
+
+func newApplier(ctx context.Context, m *mboxSync) *applier {
+	return &applier{ctx: ctx, m: m, state: m.s.opt.State.Begin(m.s.opt.Pair), flags: map[flagKey]*flagGroup{}}
+}
+
+const maxPendingFlags = 1024
+
+func (a *applier) do(op Op) error {
+	m := a.m
+	o := &m.s.opt
+	if o.OnOp != nil {
+		o.OnOp(m.src.Name, op)
+	}
+	if op.Conflict {
+		m.mr.Conflicts++
+		m.rep.addItem(&m.rep.Conflicts, a.item(op))
+	}
+	if o.DryRun {
+		a.count(op)
+		return nil
+	}
+	switch op.Kind {
+	case OpAppend:
+		a.appends[op.Side] = append(a.appends[op.Side], op)
+		a.appendBytes[op.Side] += op.Msg.Size
+		if len(a.appends[op.Side]) >= o.BatchMessages || a.appendBytes[op.Side] >= o.BatchBytes {
+			return a.flushAppends(a.ctx, op.Side)
+		}
+	case OpFlags:
+		k := flagKey{op.Side, op.Flags.String()}
+		g := a.flags[k]
+		if g == nil {
+			g = &flagGroup{flags: op.Flags}
+			a.flags[k] = g
+		}
+		g.set = g.set.Add(op.UID)
+		g.ops = append(g.ops, op)
+		if a.nflags++; a.nflags >= maxPendingFlags {
+			return a.flushFlags(a.ctx)
+		}
+	case OpExpunge:
+		a.expunges[op.Side] = append(a.expunges[op.Side], op)
+	case OpPair:
+		a.state.PutEntry(m.src.ID, op.Entry)
+		m.mr.Paired++
+	case OpUnpair:
+		a.state.DeleteEntry(m.src.ID, op.Entry.Src)
+		a.tombstone(op, op.Entry.EmailID, op.Entry.Src)
+	case OpMove:
+		return a.move(a.ctx, op)
+	case OpSkip:
+		m.mr.Skipped++
+		m.rep.addItem(&m.rep.Skipped, a.item(op))
+	}
+	if a.state.Len() >= 4*o.BatchMessages {
+		return a.commit(a.ctx)
+	}
+	return nil
+}
+
+// count records a planned op in the report of a dry run.
+func (a *applier) count(op Op) {
+	mr := a.m.mr
+	switch op.Kind {
+	case OpAppend:
+		if op.Side == Target {
+			mr.Appended++
+		} else {
+			mr.AppendedToSource++
+		}
+		mr.Bytes += op.Msg.Size
+	case OpFlags:
+		mr.FlagChanges++
+	case OpExpunge:
+		if op.Side == Target {
+			mr.Expunged++
+		} else {
+			mr.ExpungedSource++
+		}
+	case OpPair:
+		mr.Paired++
+	case OpMove:
+		mr.Moved++
+	case OpSkip:
+		mr.Skipped++
+	}
+}
+
+func (a *applier) item(op Op) Item {
+	id := op.Msg.EmailID
+	if id.IsZero() {
+		id = op.Entry.EmailID
+	}
+	it := Item{Mailbox: a.m.src.Name, Side: op.Side.String(), UID: op.UID, Reason: op.Reason}
+	if op.Kind == OpAppend || op.Kind == OpMove {
+		it.Side, it.UID = op.From.String(), op.FromUID
+		if op.Kind == OpMove {
+			it.Side = op.Side.String()
+		}
+	}
+	if op.Kind == OpPair || op.Kind == OpUnpair {
+		it.Side, it.UID = "source", op.Entry.Src
+	}
+	if !id.IsZero() {
+		it.EmailID = id.String()
+	}
+	return it
+}
+
+func (a *applier) tombstone(op Op, id mailbox.EmailID, u uid.UID) {
+	if !op.Tombstone || id.IsZero() {
+		return
+	}
+	m := a.m
+	a.state.PutTombstone(m.s.opt.User, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: id, UID: u, Time: m.s.opt.Now()})
+}
+
+func (a *applier) commit(ctx context.Context) error {
+	if a.state.Len() == 0 {
+		return nil
+	}
+	if err := a.state.Commit(ctx); err != nil {
+		return fmt.Errorf("commit state: %w", err)
+	}
+	a.state = a.m.s.opt.State.Begin(a.m.s.opt.Pair)
+	return nil
+}
+
+// flush carries out everything pending: appends, flag changes, then the
+// expunges, and commits the state.
+func (a *applier) flush(ctx context.Context) error {
+	if a.m.s.opt.DryRun {
+		return nil
+	}
+	for _, side := range []Side{Target, Source} {
+		if err := a.flushAppends(ctx, side); err != nil {
+			return err
+		}
+	}
+	if err := a.flushFlags(ctx); err != nil {
+		return err
+	}
+	for _, side := range []Side{Target, Source} {
+		if err := a.flushExpunges(ctx, side); err != nil {
+			return err
+		}
+	}
+	return a.commit(ctx)
+}
+
+func intentOf(op Op) Intent {
+	return Intent{ToSource: op.Side == Source, EmailID: op.Msg.EmailID, FromUID: op.FromUID, UID: op.UID}
+}
+
+func (a *applier) flushAppends(ctx context.Context, side Side) error {
+	ops := a.appends[side]
+	if len(ops) == 0 {
+		return nil
+	}
+	a.appends[side], a.appendBytes[side] = nil, 0
+	m := a.m
+	o := &m.s.opt
+	w, err := m.s.writer(side)
+	if err != nil {
+		return err
+	}
+	// Intents first, durable, so a crash after the store's write is
+	// recognised on the next run.
+	ib := o.State.Begin(o.Pair)
+	for _, op := range ops {
+		ib.PutIntent(m.src.ID, intentOf(op))
+	}
+	if err := ib.Commit(ctx); err != nil {
+		return fmt.Errorf("commit intents: %w", err)
+	}
+	dest := m.info(side)
+	var batch mailbox.Batch
+	if b, ok := w.(mailbox.Batcher); ok {
+		if batch, err = b.Batch(ctx, dest.Name); err != nil {
+			return fmt.Errorf("%s batch: %w", side, err)
+		}
+		defer batch.Close()
+	}
+	done := ops[:0:0]
+	for _, op := range ops {
+		got, id, n, err := a.copyOne(ctx, w, batch, op)
+		if err != nil {
+			if a.messageFailure(op, err) {
+				continue
+			}
+			return err
+		}
+		if side == Target {
+			op.Entry.Dst = got
+		} else {
+			op.Entry.Src = got
+		}
+		op.Entry.EmailID = id
+		op.Msg.Size = n
+		done = append(done, op)
+	}
+	if batch != nil {
+		if err := batch.Commit(ctx); err != nil {
+			return fmt.Errorf("%s commit appends: %w", side, err)
+		}
+	}
+	for _, op := range done {
+		a.state.PutEntry(m.src.ID, op.Entry)
+		a.state.DeleteIntent(m.src.ID, intentOf(op))
+		if side == Target {
+			m.mr.Appended++
+		} else {
+			m.mr.AppendedToSource++
+		}
+		m.mr.Bytes += op.Msg.Size
+	}
+	return a.commit(ctx)
+}
+
+// messageFailure reports a failure that concerns one message only (its
+// body vanished, or does not match its EmailID) and reports whether the
+// mailbox can go on.
+func (a *applier) messageFailure(op Op, err error) bool {
+	m := a.m
+	it := a.item(op)
+	switch {
+	case errors.Is(err, mailbox.ErrNotFound):
+		it.Reason = "vanished before it could be copied"
+		m.mr.Skipped++
+		m.rep.addItem(&m.rep.Skipped, it)
+		return true
+	case errors.Is(err, mailbox.ErrCorrupt), errors.Is(err, mailbox.ErrInvalidMessage):
+		it.Reason = fmt.Sprintf("not replicated: %v", err)
+		m.mr.Failed++
+		m.rep.addItem(&m.rep.Failed, it)
+		return true
+	}
+	return false
+}
+
+// copyOne copies one message as op says, verifying its EmailID and size
+// while it streams, and returns the UID it got.
+func (a *applier) copyOne(ctx context.Context, w mailbox.Writer, batch mailbox.Batch, op Op) (uid.UID, mailbox.EmailID, int64, error) {
+	m := a.m
+	o := &m.s.opt
+	if o.Limiter != nil {
+		if err := o.Limiter.Wait(ctx, 1, op.Msg.Size); err != nil {
+			return 0, mailbox.EmailID{}, 0, err
+		}
+	}
+	from := m.info(op.From)
+	start := time.Now()
+	rc, err := m.s.reader(op.From).Open(ctx, from.Name, op.FromUID)
+	a.observe(op.From, start, err)
+	if err != nil {
+		return 0, mailbox.EmailID{}, 0, err
+	}
+	defer rc.Close()
+	vr := mailbox.NewVerifyingReader(rc, op.Msg.EmailID, op.Msg.Size)
+	lit := mailbox.NewLiteral(vr, op.Msg.Size)
+	meta := mailbox.AppendMeta{Flags: op.Msg.Flags, InternalDate: op.Msg.InternalDate, EmailID: op.Msg.EmailID}
+	dest := m.info(op.Side)
+	start = time.Now()
+	got := op.UID
+	switch {
+	case op.UID != 0 && batch != nil:
+		err = batch.AppendUID(ctx, op.UID, lit, meta)
+	case op.UID != 0:
+		us, ok := w.(mailbox.UIDSetter)
+		if !ok {
+			return 0, mailbox.EmailID{}, 0, fmt.Errorf("%s cannot set UIDs: %w", op.Side, mailbox.ErrNotSupported)
+		}
+		err = us.AppendUID(ctx, dest.Name, op.UID, lit, meta)
+	case batch != nil:
+		got, err = batch.Append(ctx, lit, meta)
+	default:
+		got, err = w.Append(ctx, dest.Name, lit, meta)
+	}
+	a.observe(op.Side, start, err)
+	if err != nil {
+		return 0, mailbox.EmailID{}, 0, err
+	}
+	id := vr.Sum()
+	if o.Cache != nil && op.Msg.EmailID.IsZero() {
+		if err := o.Cache.PutEmailID(m.s.storeID(op.From), from.ID, from.UIDValidity, op.FromUID, id); err != nil {
+			o.Logger.Warn("cache EmailID", "err", err)
+		}
+	}
+	if o.Progress != nil {
+		o.Progress(1, vr.Size())
+	}
+	return got, id, vr.Size(), nil
+}
+
+func (a *applier) observe(side Side, start time.Time, err error) {
+	ob, ok := a.m.s.opt.Limiter.(Observer)
+	if !ok {
+		return
+	}
+	ob.Observe(side == Target, time.Since(start), errors.Is(err, mailbox.ErrTransient), 0)
+}
+
+func (a *applier) flushFlags(ctx context.Context) error {
+	if len(a.flags) == 0 {
+		return nil
+	}
+	m := a.m
+	for k, g := range a.flags {
+		w, err := m.s.writer(k.side)
+		if err != nil {
+			return err
+		}
+		if err := w.StoreFlags(ctx, m.info(k.side).Name, g.set, mailbox.FlagsReplace, g.flags); err != nil {
+			return fmt.Errorf("%s store flags: %w", k.side, err)
+		}
+		m.mr.FlagChanges += len(g.ops)
+	}
+	for _, g := range a.flags {
+		for _, op := range g.ops {
+			if op.Entry.Src != 0 {
+				a.state.PutEntry(m.src.ID, op.Entry)
+			}
+		}
+	}
+	clear(a.flags)
+	a.nflags = 0
+	return a.commit(ctx)
+}
+
+func (a *applier) flushExpunges(ctx context.Context, side Side) error {
+	ops := a.expunges[side]
+	if len(ops) == 0 {
+		return nil
+	}
+	a.expunges[side] = nil
+	m := a.m
+	w, err := m.s.writer(side)
+	if err != nil {
+		return err
+	}
+	var set uid.Set
+	for _, op := range ops {
+		set = set.Add(op.UID)
+	}
+	if err := w.Expunge(ctx, m.info(side).Name, set); err != nil {
+		return fmt.Errorf("%s expunge: %w", side, err)
+	}
+	for _, op := range ops {
+		if op.Entry.Src != 0 {
+			a.state.DeleteEntry(m.src.ID, op.Entry.Src)
+		}
+		id := op.Entry.EmailID
+		if id.IsZero() {
+			id = op.Msg.EmailID
+		}
+		a.tombstone(op, id, op.UID)
+		if side == Target {
+			m.mr.Expunged++
+		} else {
+			m.mr.ExpungedSource++
+		}
+	}
+	return a.commit(ctx)
+}
+
+// move renumbers one message on both sides (two-way mode, UID conflict):
+// an intent, the two copies, the expunge of the old UID, then the state.
+// recoverMoves finishes a move a crash interrupted.
+func (a *applier) move(ctx context.Context, op Op) error {
+	m := a.m
+	o := &m.s.opt
+	// Pending appends may target UIDs below this one: do them first.
+	for _, side := range []Side{Target, Source} {
+		if err := a.flushAppends(ctx, side); err != nil {
+			return err
+		}
+	}
+	in := Intent{Move: true, ToSource: op.Side == Source, EmailID: op.Msg.EmailID, FromUID: op.FromUID, UID: op.UID}
+	b := o.State.Begin(o.Pair)
+	b.PutIntent(m.src.ID, in)
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("commit intent: %w", err)
+	}
+	if err := m.finishMove(ctx, in, op.Msg); err != nil {
+		if a.messageFailure(op, err) {
+			return nil
+		}
+		return err
+	}
+	m.mr.Moved++
+	m.mr.Bytes += 2 * op.Msg.Size
+	return nil
+}
+
+// finishMove completes a move: each side gets the message at the new UID
+// unless it has it, the old UID is expunged, the entry recorded and the
+// intent dropped, in that order.
+func (m *mboxSync) finishMove(ctx context.Context, in Intent, msg mailbox.Message) error {
+	o := &m.s.opt
+	origin := Target
+	if in.ToSource {
+		origin = Source
+	}
+	has := func(side Side, u uid.UID) (*mailbox.Message, error) {
+		for got, err := range m.s.reader(side).Messages(ctx, m.info(side).Name, uid.SetOf(u)) {
+			if err != nil {
+				return nil, err
+			}
+			idn, err := m.resolve(ctx, side, got, false)
+			if err != nil {
+				return nil, err
+			}
+			if idn.EmailID == in.EmailID {
+				got.EmailID = idn.EmailID
+				return &got, nil
+			}
+			return nil, nil
+		}
+		return nil, nil
+	}
+	for _, side := range []Side{origin.Other(), origin} {
+		there, err := has(side, in.UID)
+		if err != nil {
+			return err
+		}
+		if there != nil {
+			if msg.Flags.IsEmpty() {
+				msg.Flags = there.Flags
+			}
+			continue
+		}
+		// Copy from the old UID, or from the other side's new copy.
+		from, fromUID := origin, in.FromUID
+		src, err := has(origin, in.FromUID)
+		if err != nil {
+			return err
+		}
+		if src == nil {
+			from, fromUID = side.Other(), in.UID
+			if src, err = has(from, fromUID); err != nil {
+				return err
+			}
+		}
+		if src == nil {
+			// Gone everywhere: a user expunged it meanwhile.
+			b := o.State.Begin(o.Pair)
+			b.DeleteIntent(m.src.ID, in)
+			return b.Commit(ctx)
+		}
+		w, err := m.s.writer(side)
+		if err != nil {
+			return err
+		}
+		us, ok := w.(mailbox.UIDSetter)
+		if !ok {
+			return fmt.Errorf("%s cannot set UIDs: %w", side, mailbox.ErrNotSupported)
+		}
+		rc, err := m.s.reader(from).Open(ctx, m.info(from).Name, fromUID)
+		if err != nil {
+			return err
+		}
+		meta := mailbox.AppendMeta{Flags: src.Flags, InternalDate: src.InternalDate, EmailID: in.EmailID}
+		err = us.AppendUID(ctx, m.info(side).Name, in.UID, mailbox.NewLiteral(mailbox.NewVerifyingReader(rc, in.EmailID, src.Size), src.Size), meta)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		if msg.Flags.IsEmpty() {
+			msg.Flags = src.Flags
+		}
+	}
+	w, err := m.s.writer(origin)
+	if err != nil {
+		return err
+	}
+	if err := w.Expunge(ctx, m.info(origin).Name, uid.SetOf(in.FromUID)); err != nil {
+		return err
+	}
+	b := o.State.Begin(o.Pair)
+	b.PutEntry(m.src.ID, Entry{Src: in.UID, Dst: in.UID, EmailID: in.EmailID, Flags: msg.Flags})
+	b.DeleteIntent(m.src.ID, in)
+	return b.Commit(ctx)
+}
+
+// recoverMoves finishes the moves a crashed run left half done.
+func (m *mboxSync) recoverMoves(ctx context.Context) error {
+	var rest []Intent
+	for _, in := range m.intents {
+		if !in.Move {
+			rest = append(rest, in)
+			continue
+		}
+		if err := m.finishMove(ctx, in, mailbox.Message{}); err != nil {
+			return fmt.Errorf("finish interrupted move of uid %d: %w", in.FromUID, err)
+		}
+	}
+	m.intents = rest
+	return nil
+}
+
+// realign renumbers one side so both keep the same UIDVALIDITY and UIDs:
+// messages are matched by EmailID and keep their bodies. In a mirror the
+// target follows the source, and target-only mail no sync put there is
+// first copied to the source (or dropped, by policy). In two-way mode the
+// side whose UIDVALIDITY changed follows the other, and its unmatched
+// messages get new UIDs above both sides' UIDNEXTs.
+func (m *mboxSync) realign(ctx context.Context, reason string) error {
+	o := &m.s.opt
+	x := Target
+	if o.Mode == TwoWay {
+		if h := m.pair.Hdr; h != nil && h.DstValidity == m.dst.UIDValidity && h.SrcValidity != m.src.UIDValidity {
+			x = Source
+		}
+	}
+	y := x.Other()
+	if o.DryRun {
+		m.mr.Realigned = "would realign: " + reason
+		return nil
+	}
+	o.Logger.Info("realigning", "mailbox", m.src.Name, "side", x, "reason", reason)
+	yByID := map[mailbox.EmailID][]uid.UID{}
+	for msg, err := range m.s.reader(y).Messages(ctx, m.info(y).Name, uid.All) {
+		if err != nil {
+			return fmt.Errorf("list %s: %w", y, err)
+		}
+		idn, err := m.resolve(ctx, y, msg, false)
+		if err != nil {
+			return err
+		}
+		yByID[idn.EmailID] = append(yByID[idn.EmailID], msg.UID)
+	}
+	old := map[uid.UID]mailbox.EmailID{} // target UID → EmailID agreed before
+	if x == Target {
+		for e, err := range o.State.EntriesByDst(ctx, o.Pair, m.src.ID) {
+			if err != nil {
+				return err
+			}
+			old[e.Dst] = e.EmailID
+		}
+	}
+	var (
+		mp       uid.Map
+		xOnly    []mailbox.Message
+		next     = max(m.src.UIDNext, m.dst.UIDNext)
+		dropped  int
+		xName    = m.info(x).Name
+		tombs    []Tombstone
+		copyBack []mailbox.Message
+	)
+	for msg, err := range m.s.reader(x).Messages(ctx, xName, uid.All) {
+		if err != nil {
+			return fmt.Errorf("list %s: %w", x, err)
+		}
+		idn, err := m.resolve(ctx, x, msg, false)
+		if err != nil {
+			return err
+		}
+		msg.EmailID = idn.EmailID
+		if us := yByID[idn.EmailID]; len(us) > 0 {
+			yByID[idn.EmailID] = us[1:]
+			if err := mp.Add(msg.UID, us[0]); err != nil {
+				return err
+			}
+			continue
+		}
+		xOnly = append(xOnly, msg)
+	}
+	for _, msg := range xOnly {
+		switch {
+		case o.Mode == TwoWay:
+			if err := mp.Add(msg.UID, next); err != nil {
+				return err
+			}
+			next++
+		case old[msg.UID] == msg.EmailID || (&planner{in: Input{Intents: m.intents}}).intended(Target, &msg):
+			dropped++ // the source expunged it since it was copied
+			tombs = append(tombs, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: msg.EmailID, UID: msg.UID, Time: o.Now()})
+		case o.TargetOnly == DeleteTargetOnly:
+			dropped++
+			m.mr.Conflicts++
+			m.rep.addItem(&m.rep.Conflicts, Item{Mailbox: m.src.Name, Side: "target", UID: msg.UID, EmailID: msg.EmailID.String(), Reason: "only on target: deleted by policy"})
+		default:
+			copyBack = append(copyBack, msg)
+		}
+	}
+	if len(copyBack) > 0 {
+		w, err := m.s.writer(Source)
+		if err != nil {
+			return fmt.Errorf("the target holds %d messages the source lacks, and the source is read-only: nothing deleted (use the delete policy to drop them): %w", len(copyBack), err)
+		}
+		us, canSet := w.(mailbox.UIDSetter)
+		for _, msg := range copyBack {
+			newUID, err := m.copyBack(ctx, w, us, canSet, msg, next)
+			if err != nil {
+				if errors.Is(err, mailbox.ErrNotFound) {
+					continue
+				}
+				return fmt.Errorf("copy target uid %d to the source: %w", msg.UID, err)
+			}
+			next = max(next, newUID+1)
+			if err := mp.Add(msg.UID, newUID); err != nil {
+				return err
+			}
+			m.mr.AppendedToSource++
+			m.mr.Bytes += msg.Size
+			m.mr.Conflicts++
+			m.rep.addItem(&m.rep.Conflicts, Item{Mailbox: m.src.Name, Side: "target", UID: msg.UID, EmailID: msg.EmailID.String(),
+				Reason: fmt.Sprintf("only on target (split brain): copied to source as uid %d", newUID)})
+		}
+	}
+	setter, ok := m.s.reader(x).(mailbox.UIDSetter)
+	if !ok {
+		return fmt.Errorf("%s cannot set UIDs: %w", x, mailbox.ErrNotSupported)
+	}
+	if err := setter.ResetUIDs(ctx, xName, m.info(y).UIDValidity, &mp); err != nil {
+		return fmt.Errorf("%s reset UIDs: %w", x, err)
+	}
+	if x == Target {
+		m.mr.Expunged += dropped
+	}
+	if err := m.status(ctx); err != nil {
+		return err
+	}
+	b := o.State.Begin(o.Pair)
+	b.DeleteMailbox(m.src.ID)
+	b.PutHeader(m.header(false))
+	for _, t := range tombs {
+		b.PutTombstone(o.User, t)
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("commit state: %w", err)
+	}
+	m.intents = nil
+	if m.mr.Realigned == "" {
+		m.mr.Realigned = reason
+	}
+	return nil
+}
+
+// copyBack copies a target message to the source with a UID no client of
+// either side has seen, and returns that UID.
+func (m *mboxSync) copyBack(ctx context.Context, w mailbox.Writer, us mailbox.UIDSetter, canSet bool, msg mailbox.Message, next uid.UID) (uid.UID, error) {
+	rc, err := m.s.dst.Open(ctx, m.dst.Name, msg.UID)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	lit := mailbox.NewLiteral(mailbox.NewVerifyingReader(rc, msg.EmailID, msg.Size), msg.Size)
+	meta := mailbox.AppendMeta{Flags: msg.Flags, InternalDate: msg.InternalDate, EmailID: msg.EmailID}
+	if canSet {
+		return next, us.AppendUID(ctx, m.src.Name, next, lit, meta)
+	}
+	return w.Append(ctx, m.src.Name, lit, meta)
+}

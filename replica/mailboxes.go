@@ -1,0 +1,217 @@
+package replica
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/mailrepl/mailrepl/mailbox"
+)
+
+// MailboxInput is what the mailbox-level plan depends on.
+type MailboxInput struct {
+	Mode       Mode
+	TargetOnly TargetOnly
+	// Trust propagates the deletion of a mailbox that vanished from one
+	// side even without a record that its user deleted it.
+	Trust bool
+	// SourceWritable: the source can be changed (mailboxes recreated or
+	// copied back to it).
+	SourceWritable bool
+	Src, Dst       []mailbox.Info
+	Headers        []Header
+	// Deleted reports whether a user is on record as having deleted the
+	// mailbox with that ID on that side.
+	Deleted func(side Side, id mailbox.ID) bool
+}
+
+// PlanMailboxes plans the mailbox-level changes (create, rename, delete)
+// that make the two sides' sets of mailboxes agree, by the mode's rules:
+//
+//   - A mailbox is recognised by its ID, so a rename on one side is a
+//     rename on the other, not a delete and a create. In two-way mode, a
+//     mailbox renamed on both sides takes the source's name.
+//   - A mailbox that vanished from one side is deleted from the other only
+//     when its deletion by a user is on record (or Trust is set);
+//     otherwise it is recreated from the side that has it: a folder lost
+//     to a failure comes back, and nothing is destroyed silently.
+//   - Mirror: a target-only mailbox no sync put there is copied back to the
+//     source (or deleted, by policy). Migrate creates, never deletes.
+//
+// Renames come first (shallowest first), then creates, then deletes
+// (deepest first). Subscriptions are set per mailbox by [Syncer].
+func PlanMailboxes(in MailboxInput) []MailboxOp {
+	srcByID, dstByID := byID(in.Src), byID(in.Dst)
+	srcByName, dstByName := byName(in.Src), byName(in.Dst)
+	deleted := in.Deleted
+	if deleted == nil {
+		deleted = func(Side, mailbox.ID) bool { return false }
+	}
+	var renames, creates, deletes []MailboxOp
+	pairedSrc := map[mailbox.ID]bool{}
+	pairedDst := map[mailbox.ID]bool{}
+	for _, h := range in.Headers {
+		s, sok := srcByID[h.SrcID]
+		d, dok := dstByID[h.DstID]
+		if sok {
+			pairedSrc[s.ID] = true
+		}
+		if dok {
+			pairedDst[d.ID] = true
+		}
+		switch {
+		case sok && dok:
+			if s.Name == d.Name {
+				continue
+			}
+			srcRenamed, dstRenamed := s.Name != h.SrcName, d.Name != h.DstName
+			if in.Mode == TwoWay && dstRenamed && !srcRenamed {
+				renames = append(renames, MailboxOp{Kind: MailboxRename, Side: Source, Name: s.Name, NewName: d.Name, Reason: "renamed on target"})
+				continue
+			}
+			reason := "renamed on source"
+			if dstRenamed && srcRenamed {
+				reason = "renamed on both sides: source wins"
+			} else if dstRenamed {
+				reason = "renamed on target: source wins"
+			}
+			renames = append(renames, MailboxOp{Kind: MailboxRename, Side: Target, Name: d.Name, NewName: s.Name, Reason: reason})
+		case sok:
+			if in.Mode == TwoWay && (in.Trust || deleted(Target, h.DstID)) {
+				deletes = append(deletes, MailboxOp{Kind: MailboxDelete, Side: Source, Name: s.Name, Reason: "deleted on target"})
+				continue
+			}
+			if _, taken := dstByName[s.Name]; !taken {
+				creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Target, Name: s.Name, Reason: "missing on target: recreated"})
+			}
+		case dok:
+			if in.Mode == Migrate {
+				continue
+			}
+			if in.Trust || deleted(Source, h.SrcID) {
+				deletes = append(deletes, MailboxOp{Kind: MailboxDelete, Side: Target, Name: d.Name, Reason: "deleted on source"})
+				continue
+			}
+			if _, taken := srcByName[d.Name]; taken {
+				continue
+			}
+			if !in.SourceWritable {
+				creates = append(creates, MailboxOp{Kind: MailboxKeep, Side: Target, Name: d.Name, Reason: "missing on source, which is read-only: kept"})
+				continue
+			}
+			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Source, Name: d.Name, Reason: "missing on source: recreated"})
+		}
+	}
+	for _, s := range in.Src {
+		if pairedSrc[s.ID] {
+			continue
+		}
+		if d, ok := dstByName[s.Name]; ok && !pairedDst[d.ID] {
+			pairedDst[d.ID] = true // paired by name below
+			continue
+		}
+		if _, taken := dstByName[s.Name]; !taken {
+			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Target, Name: s.Name, Reason: "new"})
+		}
+	}
+	for _, d := range in.Dst {
+		if pairedDst[d.ID] {
+			continue
+		}
+		if _, taken := srcByName[d.Name]; taken {
+			continue // its name belongs to a source mailbox paired elsewhere
+		}
+		switch {
+		case in.Mode == Migrate:
+		case in.Mode == Mirror && in.TargetOnly == DeleteTargetOnly:
+			deletes = append(deletes, MailboxOp{Kind: MailboxDelete, Side: Target, Name: d.Name, Reason: "only on target: deleted by policy"})
+		case !in.SourceWritable:
+			creates = append(creates, MailboxOp{Kind: MailboxKeep, Side: Target, Name: d.Name, Reason: "only on target, source is read-only: kept"})
+		case in.Mode == Mirror:
+			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Source, Name: d.Name, Reason: "only on target: copied to source"})
+		default:
+			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Source, Name: d.Name, Reason: "new"})
+		}
+	}
+	slices.SortStableFunc(renames, func(a, b MailboxOp) int { return cmp.Compare(depth(a.Name), depth(b.Name)) })
+	slices.SortStableFunc(creates, func(a, b MailboxOp) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(deletes, func(a, b MailboxOp) int { return cmp.Compare(depth(b.Name), depth(a.Name)) })
+	return slices.Concat(renames, creates, deletes)
+}
+
+func depth(name string) int { return strings.Count(name, string(mailbox.Delimiter)) }
+
+func byID(infos []mailbox.Info) map[mailbox.ID]mailbox.Info {
+	m := make(map[mailbox.ID]mailbox.Info, len(infos))
+	for _, i := range infos {
+		m[i.ID] = i
+	}
+	return m
+}
+
+func byName(infos []mailbox.Info) map[string]mailbox.Info {
+	m := make(map[string]mailbox.Info, len(infos))
+	for _, i := range infos {
+		m[i.Name] = i
+	}
+	return m
+}
+
+// mailboxPair is a source mailbox and the target mailbox it syncs with,
+// and the state of their last sync if it still applies.
+type mailboxPair struct {
+	Src, Dst mailbox.Info
+	Hdr      *Header
+}
+
+// PairMailboxes pairs the mailboxes of both sides after the mailbox-level
+// ops: by the IDs the state recorded, then by name. A header whose target
+// mailbox is not the one paired no longer applies (its entries describe
+// another mailbox) and is dropped. It returns the pairs sorted by source
+// name, and the headers to drop.
+func pairMailboxes(src, dst []mailbox.Info, headers []Header) (pairs []mailboxPair, stale []Header) {
+	dstByID, dstByName := byID(dst), byName(dst)
+	hdrBySrc := map[mailbox.ID]Header{}
+	usedDst := map[mailbox.ID]bool{}
+	for _, h := range headers {
+		hdrBySrc[h.SrcID] = h
+	}
+	srcIDs := map[mailbox.ID]bool{}
+	for _, s := range src {
+		srcIDs[s.ID] = true
+	}
+	for _, h := range headers {
+		if !srcIDs[h.SrcID] {
+			stale = append(stale, h)
+		}
+	}
+	// First the pairs the state knows, then pairs by name.
+	for pass := 0; pass < 2; pass++ {
+		for _, s := range src {
+			h, hok := hdrBySrc[s.ID]
+			if pass == 0 {
+				if !hok {
+					continue
+				}
+				if d, ok := dstByID[h.DstID]; ok && !usedDst[d.ID] {
+					usedDst[d.ID] = true
+					hc := h
+					pairs = append(pairs, mailboxPair{Src: s, Dst: d, Hdr: &hc})
+					continue
+				}
+				stale = append(stale, h)
+				delete(hdrBySrc, s.ID)
+				continue
+			}
+			if hok {
+				continue // paired in pass 0
+			}
+			if d, ok := dstByName[s.Name]; ok && !usedDst[d.ID] {
+				usedDst[d.ID] = true
+				pairs = append(pairs, mailboxPair{Src: s, Dst: d})
+			}
+		}
+	}
+	slices.SortFunc(pairs, func(a, b mailboxPair) int { return cmp.Compare(a.Src.Name, b.Src.Name) })
+	return pairs, stale
+}

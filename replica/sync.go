@@ -1,0 +1,624 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"sync"
+	"time"
+
+	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/uid"
+)
+
+// Syncer makes a target store agree with a source store, by the rules of
+// its [Mode]. Create one with [New]; it may sync many times.
+type Syncer struct {
+	src mailbox.Reader
+	dst mailbox.Store
+	opt Options
+}
+
+// New returns a Syncer from src to dst. The source need only be a
+// [mailbox.Reader]; two-way mode, and a mirror that rescues split-brain
+// mail, also write to it when it is a [mailbox.Writer].
+func New(src mailbox.Reader, dst mailbox.Store, opts *Options) (*Syncer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if src == nil || dst == nil {
+		return nil, errors.New("replica: nil store")
+	}
+	s := &Syncer{src: src, dst: dst, opt: opts.withDefaults()}
+	if s.opt.Mode == TwoWay {
+		if _, ok := src.(mailbox.Writer); !ok {
+			return nil, errors.New("replica: two-way sync needs a writable source")
+		}
+	}
+	return s, nil
+}
+
+// identity reports whether the pair keeps the same UIDs on both sides.
+func (s *Syncer) identity() bool {
+	_, dstSets := s.dst.(mailbox.UIDSetter)
+	_, srcSets := s.src.(mailbox.UIDSetter)
+	switch s.opt.Mode {
+	case Mirror:
+		return dstSets
+	case TwoWay:
+		return dstSets && srcSets
+	}
+	return false
+}
+
+func (s *Syncer) reader(side Side) mailbox.Reader {
+	if side == Source {
+		return s.src
+	}
+	return s.dst
+}
+
+func (s *Syncer) writer(side Side) (mailbox.Writer, error) {
+	if side == Target {
+		return s.dst, nil
+	}
+	if w, ok := s.src.(mailbox.Writer); ok {
+		return w, nil
+	}
+	return nil, fmt.Errorf("replica: the source is read-only: %w", mailbox.ErrReadOnly)
+}
+
+func (s *Syncer) storeID(side Side) string {
+	if side == Source {
+		return s.opt.SourceID
+	}
+	return s.opt.TargetID
+}
+
+// Sync runs one sync and reports what it did. Failures of single messages
+// and mailboxes are in the report and joined in the error; the other
+// mailboxes go on. A cancelled ctx stops it between messages, with the
+// state committed for what was done.
+func (s *Syncer) Sync(ctx context.Context) (*Report, error) {
+	rep := &Report{Mode: s.opt.Mode.String(), DryRun: s.opt.DryRun, Start: s.opt.Now()}
+	pairs, err := s.syncMailboxes(ctx, rep)
+	if err != nil {
+		rep.finish(s.opt.Now())
+		return rep, err
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, s.opt.Concurrency)
+	)
+	for _, p := range pairs {
+		if s.opt.Mailboxes != nil && !s.opt.Mailboxes(p.Src.Name) {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			mr, err := s.syncMailboxRetry(ctx, p, rep)
+			rep.addMailbox(mr)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	rep.finish(s.opt.Now())
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// syncMailboxes plans and applies the mailbox-level ops and returns the
+// pairs of mailboxes to sync.
+func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair, error) {
+	src, dst, err := s.listBoth(ctx)
+	if err != nil {
+		return nil, err
+	}
+	headers, err := s.opt.State.Headers(ctx, s.opt.Pair)
+	if err != nil {
+		return nil, fmt.Errorf("replica: read state of pair %q: %w", s.opt.Pair, err)
+	}
+	_, srcWritable := s.src.(mailbox.Writer)
+	ops := PlanMailboxes(MailboxInput{
+		Mode: s.opt.Mode, TargetOnly: s.opt.TargetOnly, Trust: s.opt.TrustMissingMailboxes,
+		SourceWritable: srcWritable, Src: src, Dst: dst, Headers: headers,
+		Deleted: func(side Side, id mailbox.ID) bool {
+			ok, err := s.opt.State.MailboxDeleted(ctx, s.opt.User, id)
+			return err == nil && ok
+		},
+	})
+	var virtual []mailboxPair // dry run: mailboxes that would be created on the target
+	for _, op := range ops {
+		rep.addMailboxOp(op)
+		if s.opt.OnMailboxOp != nil {
+			s.opt.OnMailboxOp(op)
+		}
+		if op.Kind == MailboxKeep {
+			continue
+		}
+		if s.opt.DryRun {
+			if op.Kind == MailboxCreate && op.Side == Target {
+				for _, si := range src {
+					if si.Name == op.Name {
+						virtual = append(virtual, mailboxPair{Src: si, Dst: mailbox.Info{Name: op.Name, UIDValidity: si.UIDValidity, UIDNext: 1}})
+					}
+				}
+			}
+			continue
+		}
+		if err := s.applyMailboxOp(ctx, op); err != nil {
+			rep.addItem(&rep.Failed, Item{Mailbox: op.Name, Side: op.Side.String(), Reason: fmt.Sprintf("%s: %v", op.Kind, err)})
+		}
+	}
+	if len(ops) > 0 && !s.opt.DryRun {
+		if src, dst, err = s.listBoth(ctx); err != nil {
+			return nil, err
+		}
+	}
+	pairs, stale := pairMailboxes(src, dst, headers)
+	if len(stale) > 0 && !s.opt.DryRun {
+		b := s.opt.State.Begin(s.opt.Pair)
+		for _, h := range stale {
+			b.DeleteMailbox(h.SrcID)
+		}
+		if err := b.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("replica: drop stale state: %w", err)
+		}
+	}
+	for i := range virtual {
+		virtual[i].Dst.ID = "" // no such mailbox yet: listed as empty
+	}
+	return append(pairs, virtual...), nil
+}
+
+func (s *Syncer) listBoth(ctx context.Context) (src, dst []mailbox.Info, err error) {
+	if src, err = s.src.Mailboxes(ctx); err != nil {
+		return nil, nil, fmt.Errorf("replica: list source mailboxes: %w", err)
+	}
+	if dst, err = s.dst.Mailboxes(ctx); err != nil {
+		return nil, nil, fmt.Errorf("replica: list target mailboxes: %w", err)
+	}
+	return src, dst, nil
+}
+
+func (s *Syncer) applyMailboxOp(ctx context.Context, op MailboxOp) error {
+	w, err := s.writer(op.Side)
+	if err != nil {
+		return err
+	}
+	switch op.Kind {
+	case MailboxCreate:
+		_, err = w.Create(ctx, op.Name)
+		if errors.Is(err, mailbox.ErrExists) {
+			err = nil
+		}
+	case MailboxRename:
+		err = w.Rename(ctx, op.Name, op.NewName)
+	case MailboxDelete:
+		err = w.Delete(ctx, op.Name)
+	}
+	return err
+}
+
+func (s *Syncer) syncMailboxRetry(ctx context.Context, p mailboxPair, rep *Report) (MailboxReport, error) {
+	delay := s.opt.RetryDelay
+	for attempt := 0; ; attempt++ {
+		mr := MailboxReport{Source: p.Src.Name, Target: p.Dst.Name}
+		m := &mboxSync{s: s, pair: p, rep: rep, mr: &mr}
+		err := m.run(ctx)
+		if err == nil || !errors.Is(err, mailbox.ErrTransient) || attempt >= s.opt.Retries || ctx.Err() != nil {
+			if err != nil {
+				mr.Error = err.Error()
+				err = fmt.Errorf("replica: mailbox %q: %w", p.Src.Name, err)
+			}
+			return mr, err
+		}
+		s.opt.Logger.Warn("transient failure, retrying", "mailbox", p.Src.Name, "err", err, "delay", delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		delay *= 2
+		if p.Hdr != nil {
+			// The state may have moved on: read it afresh.
+			p.Hdr = m.freshHeader(ctx)
+		}
+	}
+}
+
+// mboxSync is one sync of one pair of mailboxes.
+type mboxSync struct {
+	s        *Syncer
+	pair     mailboxPair
+	rep      *Report
+	mr       *MailboxReport
+	src, dst mailbox.Info // current status
+	identity bool
+	intents  []Intent
+}
+
+func (m *mboxSync) info(side Side) mailbox.Info {
+	if side == Source {
+		return m.src
+	}
+	return m.dst
+}
+
+func (m *mboxSync) freshHeader(ctx context.Context) *Header {
+	hs, err := m.s.opt.State.Headers(ctx, m.s.opt.Pair)
+	if err != nil {
+		return nil
+	}
+	for _, h := range hs {
+		if h.SrcID == m.pair.Src.ID {
+			return &h
+		}
+	}
+	return nil
+}
+
+func (m *mboxSync) status(ctx context.Context) error {
+	var err error
+	if m.src, err = m.s.src.Status(ctx, m.pair.Src.Name); err != nil {
+		return fmt.Errorf("source status: %w", err)
+	}
+	if m.pair.Dst.ID == "" && m.s.opt.DryRun {
+		m.dst = m.pair.Dst
+		return nil
+	}
+	if m.dst, err = m.s.dst.Status(ctx, m.pair.Dst.Name); err != nil {
+		return fmt.Errorf("target status: %w", err)
+	}
+	return nil
+}
+
+func (m *mboxSync) run(ctx context.Context) error {
+	o := &m.s.opt
+	if err := m.status(ctx); err != nil {
+		return err
+	}
+	m.identity = m.s.identity()
+	hdr := m.pair.Hdr
+	if hdr != nil && (hdr.SrcID != m.src.ID || hdr.DstID != m.dst.ID) {
+		hdr = nil
+	}
+	var err error
+	if m.intents, err = o.State.Intents(ctx, o.Pair, m.src.ID); err != nil {
+		return fmt.Errorf("read intents: %w", err)
+	}
+	if hdr != nil && m.unchanged(hdr) {
+		return m.subscriptions(ctx, hdr)
+	}
+	if hdr != nil && hdr.Identity != m.identity {
+		hdr = nil // the entries pair UIDs another way: start afresh, re-pairing by EmailID
+	}
+	if hdr != nil && !m.identity && (hdr.SrcValidity != m.src.UIDValidity || hdr.DstValidity != m.dst.UIDValidity) {
+		m.s.opt.Logger.Info("UIDVALIDITY changed: re-pairing by EmailID", "mailbox", m.src.Name)
+		hdr = nil
+	}
+	if hdr == nil && !o.DryRun {
+		// Forget entries that no longer apply, and record the pairing so a
+		// crash leaves it known.
+		b := o.State.Begin(o.Pair)
+		b.DeleteMailbox(m.src.ID)
+		b.PutHeader(m.header(false))
+		if err := b.Commit(ctx); err != nil {
+			return fmt.Errorf("commit state: %w", err)
+		}
+		m.intents = nil
+	}
+	if m.identity && !o.DryRun {
+		if err := m.recoverMoves(ctx); err != nil {
+			return err
+		}
+	}
+	if m.identity {
+		if reason := m.validityMismatch(hdr); reason != "" {
+			if err := m.realign(ctx, reason); err != nil || o.DryRun {
+				return err
+			}
+			hdr = nil
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err := m.planAndApply(ctx, hdr)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrRealign) || attempt >= 2 {
+			return err
+		}
+		if o.DryRun {
+			m.mr.Realigned = "would realign: " + err.Error()
+			return nil
+		}
+		if err := m.status(ctx); err != nil {
+			return err
+		}
+		if err := m.realign(ctx, err.Error()); err != nil {
+			return err
+		}
+		hdr = nil
+	}
+	if o.DryRun {
+		return nil
+	}
+	if err := m.alignUIDNext(ctx); err != nil {
+		return err
+	}
+	if err := m.subscriptions(ctx, hdr); err != nil {
+		return err
+	}
+	return m.commitHeader(ctx)
+}
+
+// unchanged reports whether both sides can tell, by their modseqs, that
+// nothing changed since the state was agreed.
+func (m *mboxSync) unchanged(h *Header) bool {
+	_, st := m.s.src.(mailbox.ChangeTracker)
+	_, dt := m.s.dst.(mailbox.ChangeTracker)
+	return st && dt && h.Complete && len(m.intents) == 0 && h.Identity == m.identity &&
+		h.SrcModSeq != 0 && h.DstModSeq != 0 &&
+		h.SrcModSeq == m.src.HighestModSeq && h.DstModSeq == m.dst.HighestModSeq &&
+		h.SrcValidity == m.src.UIDValidity && h.DstValidity == m.dst.UIDValidity &&
+		h.SrcUIDNext == m.src.UIDNext && h.DstUIDNext == m.dst.UIDNext
+}
+
+func (m *mboxSync) validityMismatch(h *Header) string {
+	switch {
+	case m.src.UIDValidity != m.dst.UIDValidity:
+		if h == nil {
+			return ""
+		}
+		return fmt.Sprintf("UIDVALIDITY %d on source, %d on target", m.src.UIDValidity, m.dst.UIDValidity)
+	case h != nil && (h.SrcValidity != m.src.UIDValidity || h.DstValidity != m.dst.UIDValidity):
+		return "UIDVALIDITY changed since the last sync"
+	}
+	return ""
+}
+
+// header is the state header for the current status of both sides.
+func (m *mboxSync) header(complete bool) Header {
+	return Header{
+		SrcID: m.src.ID, DstID: m.dst.ID, SrcName: m.src.Name, DstName: m.dst.Name,
+		SrcValidity: m.src.UIDValidity, DstValidity: m.dst.UIDValidity,
+		SrcUIDNext: m.src.UIDNext, DstUIDNext: m.dst.UIDNext,
+		SrcModSeq: m.src.HighestModSeq, DstModSeq: m.dst.HighestModSeq,
+		Subscribed: m.src.Subscribed, Identity: m.identity, Complete: complete,
+	}
+}
+
+func (m *mboxSync) commitHeader(ctx context.Context) error {
+	if err := m.status(ctx); err != nil {
+		return err
+	}
+	b := m.s.opt.State.Begin(m.s.opt.Pair)
+	b.PutHeader(m.header(true))
+	for _, in := range m.intents {
+		b.DeleteIntent(m.src.ID, in)
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("commit state: %w", err)
+	}
+	return nil
+}
+
+// listing returns one side's listing: its changes since the state when the
+// store tracks changes and the state is complete, else all of it.
+func (m *mboxSync) listing(ctx context.Context, side Side, h *Header) Listing {
+	info := m.info(side)
+	if info.ID == "" {
+		return Listing{Seq: emptySeq[mailbox.Change]()}
+	}
+	full := FullListing(m.s.reader(side).Messages(ctx, info.Name, uid.All))
+	ct, ok := m.s.reader(side).(mailbox.ChangeTracker)
+	if !ok || h == nil || !h.Complete {
+		return full
+	}
+	since, v := h.SrcModSeq, h.SrcValidity
+	if side == Target {
+		since, v = h.DstModSeq, h.DstValidity
+	}
+	if since == 0 || v != info.UIDValidity {
+		return full
+	}
+	next, stop := iter.Pull2(ct.Changes(ctx, info.Name, v, since))
+	first, err, ok := next()
+	if ok && err != nil && (errors.Is(err, mailbox.ErrChangesUnavailable) || errors.Is(err, mailbox.ErrUIDValidityChanged)) {
+		stop()
+		return full
+	}
+	return Listing{Delta: true, Seq: func(yield func(mailbox.Change, error) bool) {
+		defer stop()
+		if !ok || !yield(first, err) || err != nil {
+			return
+		}
+		for {
+			c, err, ok := next()
+			if !ok || !yield(c, err) || err != nil {
+				return
+			}
+		}
+	}}
+}
+
+func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
+	o := &m.s.opt
+	in := Input{
+		Mode: o.Mode, TargetOnly: o.TargetOnly, Identity: m.identity,
+		Src: Info2{UIDNext: m.src.UIDNext}, Dst: Info2{UIDNext: m.dst.UIDNext},
+		State:      o.State.Entries(ctx, o.Pair, m.src.ID),
+		StateByDst: o.State.EntriesByDst(ctx, o.Pair, m.src.ID),
+		HasState:   h != nil,
+		Source:     m.listing(ctx, Source, h),
+		Target:     m.listing(ctx, Target, h),
+		Intents:    m.intents,
+		Resolve: func(side Side, msg mailbox.Message, fp bool) (Identity, error) {
+			return m.resolve(ctx, side, msg, fp)
+		},
+	}
+	if h == nil {
+		in.State, in.StateByDst = emptySeq[Entry](), emptySeq[Entry]()
+	}
+	if _, ok := m.s.src.(mailbox.Writer); !ok && in.TargetOnly == KeepTargetOnly && o.Mode == Mirror && !m.identity {
+		// Nothing can be copied back: keep target-only mail and say so.
+		in.TargetOnly = keepInPlace
+	}
+	a := newApplier(ctx, m)
+	err := Diff(in, a.do)
+	if ferr := a.flush(ctx); ferr != nil && (err == nil || errors.Is(err, ErrRealign)) {
+		err = ferr
+	}
+	return err
+}
+
+// resolve finds a message's identity, reading its body when no listing or
+// cache knows its EmailID.
+func (m *mboxSync) resolve(ctx context.Context, side Side, msg mailbox.Message, fp bool) (Identity, error) {
+	o := &m.s.opt
+	info := m.info(side)
+	idn := Identity{EmailID: msg.EmailID}
+	if idn.EmailID.IsZero() && o.Cache != nil {
+		if id, ok, err := o.Cache.EmailID(m.s.storeID(side), info.ID, info.UIDValidity, msg.UID); err == nil && ok {
+			idn.EmailID = id
+		}
+	}
+	if !idn.EmailID.IsZero() && !fp {
+		return idn, nil
+	}
+	if o.Limiter != nil {
+		if err := o.Limiter.Wait(ctx, 0, msg.Size); err != nil {
+			return idn, err
+		}
+	}
+	rd := m.s.reader(side)
+	rc, err := rd.Open(ctx, info.Name, msg.UID)
+	if err != nil {
+		return idn, fmt.Errorf("read %s uid %d for its EmailID: %w", side, msg.UID, err)
+	}
+	h := mailbox.NewHasher()
+	_, err = copyCtx(ctx, h, rc)
+	rc.Close()
+	if err != nil {
+		return idn, fmt.Errorf("read %s uid %d for its EmailID: %w", side, msg.UID, err)
+	}
+	idn.EmailID = h.Sum()
+	if o.Cache != nil && msg.EmailID.IsZero() {
+		if err := o.Cache.PutEmailID(m.s.storeID(side), info.ID, info.UIDValidity, msg.UID, idn.EmailID); err != nil {
+			o.Logger.Warn("cache EmailID", "err", err)
+		}
+	}
+	if fp {
+		rc, err := rd.Open(ctx, info.Name, msg.UID)
+		if err != nil {
+			return idn, fmt.Errorf("read %s uid %d for its fingerprint: %w", side, msg.UID, err)
+		}
+		defer rc.Close()
+		if idn.Fingerprint, err = mailbox.ReadFingerprint(rc, h.NormalizedSize()); err != nil {
+			// No usable header: the EmailID alone identifies it.
+			idn.Fingerprint = mailbox.Fingerprint(idn.EmailID)
+		}
+	}
+	return idn, nil
+}
+
+// alignUIDNext makes sure no UID the source used is used again on the
+// target (identity mirror), or on either side (identity two-way).
+func (m *mboxSync) alignUIDNext(ctx context.Context) error {
+	if !m.identity {
+		return nil
+	}
+	if err := m.status(ctx); err != nil {
+		return err
+	}
+	next := m.src.UIDNext
+	if m.s.opt.Mode == TwoWay {
+		next = max(next, m.dst.UIDNext)
+		if m.src.UIDNext < next {
+			if err := m.s.src.(mailbox.UIDSetter).SetUIDNext(ctx, m.src.Name, next); err != nil {
+				return fmt.Errorf("source set UIDNEXT: %w", err)
+			}
+		}
+	}
+	if m.dst.UIDNext < next {
+		if err := m.s.dst.(mailbox.UIDSetter).SetUIDNext(ctx, m.dst.Name, next); err != nil {
+			return fmt.Errorf("target set UIDNEXT: %w", err)
+		}
+	}
+	return nil
+}
+
+// subscriptions makes the subscription of the pair agree: mirror and
+// migrate follow the source (migrate only subscribes); two-way merges
+// against the last agreed value, and without one, subscribed wins.
+func (m *mboxSync) subscriptions(ctx context.Context, h *Header) error {
+	if m.s.opt.DryRun || m.dst.ID == "" {
+		return nil
+	}
+	want := m.src.Subscribed
+	switch m.s.opt.Mode {
+	case Migrate:
+		want = m.src.Subscribed || m.dst.Subscribed
+	case TwoWay:
+		if h == nil {
+			want = m.src.Subscribed || m.dst.Subscribed
+		} else if m.dst.Subscribed != h.Subscribed {
+			want = m.dst.Subscribed
+		}
+		if m.src.Subscribed != want {
+			if err := m.s.src.(mailbox.Writer).Subscribe(ctx, m.src.Name, want); err != nil {
+				return fmt.Errorf("source subscribe: %w", err)
+			}
+			m.src.Subscribed = want
+		}
+	}
+	if m.dst.Subscribed != want {
+		if err := m.s.dst.Subscribe(ctx, m.dst.Name, want); err != nil {
+			return fmt.Errorf("target subscribe: %w", err)
+		}
+		m.dst.Subscribed = want
+	}
+	return nil
+}
+
+// copyCtx copies src to dst, checking ctx between chunks.
+func copyCtx(ctx context.Context, dst interface{ Write([]byte) (int, error) }, src interface{ Read([]byte) (int, error) }) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		k, err := src.Read(buf)
+		if k > 0 {
+			if _, werr := dst.Write(buf[:k]); werr != nil {
+				return n, werr
+			}
+			n += int64(k)
+		}
+		if err != nil {
+			if err == io.EOF {
+				return n, nil
+			}
+			return n, err
+		}
+	}
+}
