@@ -30,6 +30,11 @@ func (s *Store) Changes(ctx context.Context, name string, validity uid.Validity,
 			yield(mailbox.Change{}, s.errorf(op, name, 0, fmt.Errorf("%w: UIDVALIDITY is %d, not %d", mailbox.ErrUIDValidityChanged, v, validity)))
 			return
 		}
+		if since < b.resetAt {
+			s.mu.Unlock()
+			yield(mailbox.Change{}, s.errorf(op, name, 0, fmt.Errorf("%w: UIDs renumbered at modseq %d", mailbox.ErrChangesUnavailable, b.resetAt)))
+			return
+		}
 		gone := b.expungedSinceLocked(since)
 		s.mu.Unlock()
 
