@@ -1,9 +1,11 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
@@ -291,6 +293,19 @@ func (a *applier) copyOne(ctx context.Context, w mailbox.Writer, batch mailbox.B
 		}
 	}
 	from := m.info(op.From)
+	if op.Msg.Size == 0 {
+		// Synthesized from the state (a delta listing): fetch its metadata.
+		found := false
+		for got, err := range m.s.reader(op.From).Messages(ctx, from.Name, uid.SetOf(op.FromUID)) {
+			if err != nil {
+				return 0, mailbox.EmailID{}, 0, err
+			}
+			op.Msg.Size, op.Msg.InternalDate, found = got.Size, got.InternalDate, true
+		}
+		if !found {
+			return 0, mailbox.EmailID{}, 0, &mailbox.Error{Op: "read", Mailbox: from.Name, UID: op.FromUID, Err: mailbox.ErrNotFound}
+		}
+	}
 	start := time.Now()
 	rc, err := m.s.reader(op.From).Open(ctx, from.Name, op.FromUID)
 	a.observe(op.From, start, err)
@@ -540,12 +555,14 @@ func (m *mboxSync) recoverMoves(ctx context.Context) error {
 	return nil
 }
 
-// realign renumbers one side so both keep the same UIDVALIDITY and UIDs:
-// messages are matched by EmailID and keep their bodies. In a mirror the
-// target follows the source, and target-only mail no sync put there is
-// first copied to the source (or dropped, by policy). In two-way mode the
-// side whose UIDVALIDITY changed follows the other, and its unmatched
-// messages get new UIDs above both sides' UIDNEXTs.
+// realign rebuilds one side (x) as a copy of the other (y) under y's
+// UIDVALIDITY and UIDs, keeping x's bodies: x's messages are matched with
+// y's by EmailID and renumbered in one ResetUIDs; y's messages that x
+// lacks are copied into x first, so none has to fit below x's new UIDNEXT
+// afterwards. In a mirror x is the target, and target-only mail no sync put
+// there is first copied to the source (or dropped, by policy). In two-way
+// mode x is the side whose UIDVALIDITY changed; its unmatched messages get
+// new UIDs above both sides' UIDNEXTs and go to the other side next.
 func (m *mboxSync) realign(ctx context.Context, reason string) error {
 	o := &m.s.opt
 	x := Target
@@ -559,36 +576,15 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 		m.mr.Realigned = "would realign: " + reason
 		return nil
 	}
+	setter, ok := m.s.reader(x).(mailbox.UIDSetter)
+	if !ok {
+		return fmt.Errorf("%s cannot set UIDs: %w", x, mailbox.ErrNotSupported)
+	}
 	o.Logger.Info("realigning", "mailbox", m.src.Name, "side", x, "reason", reason)
-	yByID := map[mailbox.EmailID][]uid.UID{}
-	for msg, err := range m.s.reader(y).Messages(ctx, m.info(y).Name, uid.All) {
-		if err != nil {
-			return fmt.Errorf("list %s: %w", y, err)
-		}
-		idn, err := m.resolve(ctx, y, msg, false)
-		if err != nil {
-			return err
-		}
-		yByID[idn.EmailID] = append(yByID[idn.EmailID], msg.UID)
-	}
-	old := map[uid.UID]mailbox.EmailID{} // target UID → EmailID agreed before
-	if x == Target {
-		for e, err := range o.State.EntriesByDst(ctx, o.Pair, m.src.ID) {
-			if err != nil {
-				return err
-			}
-			old[e.Dst] = e.EmailID
-		}
-	}
-	var (
-		mp       uid.Map
-		xOnly    []mailbox.Message
-		next     = max(m.src.UIDNext, m.dst.UIDNext)
-		dropped  int
-		xName    = m.info(x).Name
-		tombs    []Tombstone
-		copyBack []mailbox.Message
-	)
+	xName, yInfo, usedNext := m.info(x).Name, m.info(y), m.info(x).UIDNext
+	// x's messages by EmailID.
+	xByID := map[mailbox.EmailID][]mailbox.Message{}
+	var xCount int
 	for msg, err := range m.s.reader(x).Messages(ctx, xName, uid.All) {
 		if err != nil {
 			return fmt.Errorf("list %s: %w", x, err)
@@ -598,33 +594,105 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 			return err
 		}
 		msg.EmailID = idn.EmailID
-		if us := yByID[idn.EmailID]; len(us) > 0 {
-			yByID[idn.EmailID] = us[1:]
-			if err := mp.Add(msg.UID, us[0]); err != nil {
+		xByID[msg.EmailID] = append(xByID[msg.EmailID], msg)
+		xCount++
+	}
+	var mp uid.Map
+	if xCount > 0 {
+		// Walk y: pair what x holds, copy in what it lacks.
+		w, err := m.s.writer(x)
+		if err != nil {
+			return err
+		}
+		a := newApplier(ctx, m)
+		var missing []Op
+		flushMissing := func() error {
+			for _, op := range missing {
+				got, _, _, err := a.copyOne(ctx, w, nil, op)
+				if err != nil {
+					if a.messageFailure(op, err) {
+						continue
+					}
+					return err
+				}
+				if err := mp.Add(got, op.FromUID); err != nil {
+					return err
+				}
+				if x == Target {
+					m.mr.Appended++
+				} else {
+					m.mr.AppendedToSource++
+				}
+				m.mr.Bytes += op.Msg.Size
+			}
+			missing = missing[:0]
+			return nil
+		}
+		for msg, err := range m.s.reader(y).Messages(ctx, yInfo.Name, uid.All) {
+			if err != nil {
+				return fmt.Errorf("list %s: %w", y, err)
+			}
+			idn, err := m.resolve(ctx, y, msg, false)
+			if err != nil {
 				return err
 			}
-			continue
+			msg.EmailID = idn.EmailID
+			if xs := xByID[msg.EmailID]; len(xs) > 0 {
+				xByID[msg.EmailID] = xs[1:]
+				if err := mp.Add(xs[0].UID, msg.UID); err != nil {
+					return err
+				}
+				continue
+			}
+			missing = append(missing, Op{Kind: OpAppend, Side: x, From: y, FromUID: msg.UID, Msg: msg, Reason: "missing: copied while realigning"})
+			if len(missing) >= o.BatchMessages {
+				if err := flushMissing(); err != nil {
+					return err
+				}
+			}
 		}
-		xOnly = append(xOnly, msg)
+		if err := flushMissing(); err != nil {
+			return err
+		}
 	}
-	for _, msg := range xOnly {
-		switch {
-		case o.Mode == TwoWay:
-			if err := mp.Add(msg.UID, next); err != nil {
+	// What only x holds.
+	old := map[uid.UID]mailbox.EmailID{} // target UID → EmailID agreed before
+	if x == Target && xCount > 0 {
+		for e, err := range o.State.EntriesByDst(ctx, o.Pair, m.src.ID) {
+			if err != nil {
 				return err
 			}
-			next++
-		case old[msg.UID] == msg.EmailID || (&planner{in: Input{Intents: m.intents}}).intended(Target, &msg):
-			dropped++ // the source expunged it since it was copied
-			tombs = append(tombs, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: msg.EmailID, UID: msg.UID, Time: o.Now()})
-		case o.TargetOnly == DeleteTargetOnly:
-			dropped++
-			m.mr.Conflicts++
-			m.rep.addItem(&m.rep.Conflicts, Item{Mailbox: m.src.Name, Side: "target", UID: msg.UID, EmailID: msg.EmailID.String(), Reason: "only on target: deleted by policy"})
-		default:
-			copyBack = append(copyBack, msg)
+			old[e.Dst] = e.EmailID
 		}
 	}
+	var (
+		next     = max(m.src.UIDNext, m.dst.UIDNext)
+		dropped  int
+		tombs    []Tombstone
+		copyBack []mailbox.Message
+		intents  = &planner{in: Input{Intents: m.intents}}
+	)
+	for _, xs := range xByID {
+		for _, msg := range xs {
+			switch {
+			case o.Mode == TwoWay:
+				if err := mp.Add(msg.UID, next); err != nil {
+					return err
+				}
+				next++
+			case old[msg.UID] == msg.EmailID || intents.intended(Target, &msg):
+				dropped++ // the source expunged it since it was copied
+				tombs = append(tombs, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: msg.EmailID, UID: msg.UID, Time: o.Now()})
+			case o.TargetOnly == DeleteTargetOnly:
+				dropped++
+				m.mr.Conflicts++
+				m.rep.addItem(&m.rep.Conflicts, Item{Mailbox: m.src.Name, Side: "target", UID: msg.UID, EmailID: msg.EmailID.String(), Reason: "only on target: deleted by policy"})
+			default:
+				copyBack = append(copyBack, msg)
+			}
+		}
+	}
+	slices.SortFunc(copyBack, func(a, b mailbox.Message) int { return cmp.Compare(a.UID, b.UID) })
 	if len(copyBack) > 0 {
 		w, err := m.s.writer(Source)
 		if err != nil {
@@ -650,11 +718,7 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 				Reason: fmt.Sprintf("only on target (split brain): copied to source as uid %d", newUID)})
 		}
 	}
-	setter, ok := m.s.reader(x).(mailbox.UIDSetter)
-	if !ok {
-		return fmt.Errorf("%s cannot set UIDs: %w", x, mailbox.ErrNotSupported)
-	}
-	if err := setter.ResetUIDs(ctx, xName, m.info(y).UIDValidity, &mp); err != nil {
+	if err := setter.ResetUIDs(ctx, xName, yInfo.UIDValidity, &mp); err != nil {
 		return fmt.Errorf("%s reset UIDs: %w", x, err)
 	}
 	if x == Target {
@@ -673,7 +737,7 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 		return fmt.Errorf("commit state: %w", err)
 	}
 	m.intents = nil
-	if m.mr.Realigned == "" {
+	if m.mr.Realigned == "" && (xCount > 0 || usedNext > 1) {
 		m.mr.Realigned = reason
 	}
 	return nil

@@ -112,6 +112,8 @@ func PlanMailboxes(in MailboxInput) []MailboxOp {
 		}
 		if _, taken := dstByName[s.Name]; !taken {
 			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Target, Name: s.Name, Reason: "new"})
+		} else if !renamedAway(renames, s.Name) {
+			creates = append(creates, MailboxOp{Kind: MailboxKeep, Side: Target, Name: s.Name, Reason: "name taken on the target by another mailbox: not synced"})
 		}
 	}
 	for _, d := range in.Dst {
@@ -214,4 +216,14 @@ func pairMailboxes(src, dst []mailbox.Info, headers []Header) (pairs []mailboxPa
 	}
 	slices.SortFunc(pairs, func(a, b mailboxPair) int { return cmp.Compare(a.Src.Name, b.Src.Name) })
 	return pairs, stale
+}
+
+// renamedAway reports whether a planned rename frees name on the target.
+func renamedAway(renames []MailboxOp, name string) bool {
+	for _, op := range renames {
+		if op.Side == Target && (op.Name == name || mailbox.IsDescendant(name, op.Name)) {
+			return true
+		}
+	}
+	return false
 }

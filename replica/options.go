@@ -108,7 +108,8 @@ type Options struct {
 	// DryRun plans without changing either store or the state.
 	DryRun bool
 	// OnOp, if not nil, sees every op before it is applied (or, in a dry
-	// run, instead), and every mailbox op.
+	// run, instead). Mailboxes sync concurrently: it must be safe for
+	// concurrent use, like OnMailboxOp and Progress.
 	OnOp func(mailbox string, op Op)
 	// OnMailboxOp, if not nil, sees every mailbox op.
 	OnMailboxOp func(op MailboxOp)

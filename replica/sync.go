@@ -137,40 +137,55 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 		return nil, fmt.Errorf("replica: read state of pair %q: %w", s.opt.Pair, err)
 	}
 	_, srcWritable := s.src.(mailbox.Writer)
-	ops := PlanMailboxes(MailboxInput{
-		Mode: s.opt.Mode, TargetOnly: s.opt.TargetOnly, Trust: s.opt.TrustMissingMailboxes,
-		SourceWritable: srcWritable, Src: src, Dst: dst, Headers: headers,
-		Deleted: func(side Side, id mailbox.ID) bool {
-			ok, err := s.opt.State.MailboxDeleted(ctx, s.opt.User, id)
-			return err == nil && ok
-		},
-	})
+	plan := func() []MailboxOp {
+		return PlanMailboxes(MailboxInput{
+			Mode: s.opt.Mode, TargetOnly: s.opt.TargetOnly, Trust: s.opt.TrustMissingMailboxes,
+			SourceWritable: srcWritable, Src: src, Dst: dst, Headers: headers,
+			Deleted: func(side Side, id mailbox.ID) bool {
+				ok, err := s.opt.State.MailboxDeleted(ctx, s.opt.User, id)
+				return err == nil && ok
+			},
+		})
+	}
 	var virtual []mailboxPair // dry run: mailboxes that would be created on the target
-	for _, op := range ops {
-		rep.addMailboxOp(op)
-		if s.opt.OnMailboxOp != nil {
-			s.opt.OnMailboxOp(op)
+	// Renames first, one at a time, each followed by a fresh listing (a
+	// rename moves children and frees a name); then the rest.
+	for round := 0; ; round++ {
+		ops := plan()
+		renaming := len(ops) > 0 && ops[0].Kind == MailboxRename && !s.opt.DryRun && round < 100
+		if renaming {
+			ops = ops[:1]
 		}
-		if op.Kind == MailboxKeep {
-			continue
-		}
-		if s.opt.DryRun {
-			if op.Kind == MailboxCreate && op.Side == Target {
-				for _, si := range src {
-					if si.Name == op.Name {
-						virtual = append(virtual, mailboxPair{Src: si, Dst: mailbox.Info{Name: op.Name, UIDValidity: si.UIDValidity, UIDNext: 1}})
+		for _, op := range ops {
+			rep.addMailboxOp(op)
+			if s.opt.OnMailboxOp != nil {
+				s.opt.OnMailboxOp(op)
+			}
+			if op.Kind == MailboxKeep {
+				continue
+			}
+			if s.opt.DryRun {
+				if op.Kind == MailboxCreate && op.Side == Target {
+					for _, si := range src {
+						if si.Name == op.Name {
+							virtual = append(virtual, mailboxPair{Src: si, Dst: mailbox.Info{Name: op.Name, UIDValidity: si.UIDValidity, UIDNext: 1}})
+						}
 					}
 				}
+				continue
 			}
-			continue
+			if err := s.applyMailboxOp(ctx, op); err != nil {
+				rep.addItem(&rep.Failed, Item{Mailbox: op.Name, Side: op.Side.String(), Reason: fmt.Sprintf("%s: %v", op.Kind, err)})
+				renaming = false
+			}
 		}
-		if err := s.applyMailboxOp(ctx, op); err != nil {
-			rep.addItem(&rep.Failed, Item{Mailbox: op.Name, Side: op.Side.String(), Reason: fmt.Sprintf("%s: %v", op.Kind, err)})
+		if len(ops) > 0 && !s.opt.DryRun {
+			if src, dst, err = s.listBoth(ctx); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if len(ops) > 0 && !s.opt.DryRun {
-		if src, dst, err = s.listBoth(ctx); err != nil {
-			return nil, err
+		if !renaming {
+			break
 		}
 	}
 	pairs, stale := pairMailboxes(src, dst, headers)
@@ -385,9 +400,6 @@ func (m *mboxSync) unchanged(h *Header) bool {
 func (m *mboxSync) validityMismatch(h *Header) string {
 	switch {
 	case m.src.UIDValidity != m.dst.UIDValidity:
-		if h == nil {
-			return ""
-		}
 		return fmt.Sprintf("UIDVALIDITY %d on source, %d on target", m.src.UIDValidity, m.dst.UIDValidity)
 	case h != nil && (h.SrcValidity != m.src.UIDValidity || h.DstValidity != m.dst.UIDValidity):
 		return "UIDVALIDITY changed since the last sync"
@@ -540,8 +552,10 @@ func (m *mboxSync) resolve(ctx context.Context, side Side, msg mailbox.Message, 
 	return idn, nil
 }
 
-// alignUIDNext makes sure no UID the source used is used again on the
-// target (identity mirror), or on either side (identity two-way).
+// alignUIDNext makes sure no UID either side used is used again on the
+// other: both sides' UIDNEXTs become the higher of the two. In a mirror the
+// source's is raised only after split brain (the target used UIDs the
+// source never did), and only when the source can set it.
 func (m *mboxSync) alignUIDNext(ctx context.Context) error {
 	if !m.identity {
 		return nil
@@ -549,12 +563,13 @@ func (m *mboxSync) alignUIDNext(ctx context.Context) error {
 	if err := m.status(ctx); err != nil {
 		return err
 	}
-	next := m.src.UIDNext
-	if m.s.opt.Mode == TwoWay {
-		next = max(next, m.dst.UIDNext)
-		if m.src.UIDNext < next {
-			if err := m.s.src.(mailbox.UIDSetter).SetUIDNext(ctx, m.src.Name, next); err != nil {
-				return fmt.Errorf("source set UIDNEXT: %w", err)
+	next := max(m.src.UIDNext, m.dst.UIDNext)
+	if m.src.UIDNext < next {
+		if us, ok := m.s.src.(mailbox.UIDSetter); ok {
+			if _, writable := m.s.src.(mailbox.Writer); writable {
+				if err := us.SetUIDNext(ctx, m.src.Name, next); err != nil {
+					return fmt.Errorf("source set UIDNEXT: %w", err)
+				}
 			}
 		}
 	}

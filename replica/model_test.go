@@ -1,0 +1,545 @@
+package replica
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/uid"
+)
+
+var (
+	flagSeed      = flag.Uint64("seed", 0, "replay one randomized scenario with this seed")
+	flagScenarios = flag.Int("scenarios", 0, "randomized scenarios per configuration (default: a CI-sized number)")
+)
+
+// plainStore hides a store's optional capabilities, so the engine sees a
+// store that can neither set UIDs nor track changes nor batch.
+type plainStore struct{ mailbox.Store }
+
+// trackerStore exposes change tracking but not UID setting.
+type trackerStore struct {
+	mailbox.Store
+	ct mailbox.ChangeTracker
+}
+
+func (s trackerStore) Changes(ctx context.Context, name string, v uid.Validity, since mailbox.ModSeq) iter.Seq2[mailbox.Change, error] {
+	return s.ct.Changes(ctx, name, v, since)
+}
+
+// modelConfig is one kind of scenario.
+type modelConfig struct {
+	mode     Mode
+	dstPlain bool // the target cannot set UIDs: the state maps UIDs
+	dstTrack bool // with dstPlain: the target still tracks changes
+	srcPlain bool // the source cannot set UIDs
+	policy   TargetOnly
+}
+
+func (c modelConfig) String() string {
+	s := c.mode.String()
+	if c.dstPlain {
+		s += "/map"
+		if c.dstTrack {
+			s += "+changes"
+		}
+	} else {
+		s += "/uids"
+	}
+	if c.srcPlain {
+		s += "/src-plain"
+	}
+	if c.policy == DeleteTargetOnly {
+		s += "/delete-target-only"
+	}
+	return s
+}
+
+func TestModel(t *testing.T) {
+	configs := []modelConfig{
+		{mode: Mirror},
+		{mode: Mirror, policy: DeleteTargetOnly},
+		{mode: Mirror, dstPlain: true},
+		{mode: Mirror, dstPlain: true, dstTrack: true},
+		{mode: TwoWay},
+		{mode: TwoWay, dstPlain: true},
+		{mode: TwoWay, dstPlain: true, dstTrack: true},
+		{mode: Migrate},
+		{mode: Migrate, dstPlain: true},
+	}
+	n := *flagScenarios
+	if n == 0 {
+		n = 600
+		if testing.Short() {
+			n = 60
+		}
+	}
+	for _, cfg := range configs {
+		t.Run(cfg.String(), func(t *testing.T) {
+			if *flagSeed != 0 {
+				runModel(t, cfg, *flagSeed)
+				return
+			}
+			for i := range n {
+				seed := uint64(i)*7919 + 1
+				if !runModel(t, cfg, seed) {
+					return
+				}
+			}
+		})
+	}
+}
+
+// model is one randomized scenario: two stores, a state, and what the test
+// did to them, so that after every sync the invariants can be checked.
+type model struct {
+	t     *testing.T
+	cfg   modelConfig
+	seed  uint64
+	rng   *rand.Rand
+	ctx   context.Context
+	src   mailbox.Store
+	dst   mailbox.Store
+	rawS  interface{ mailbox.Store }
+	rawD  interface{ mailbox.Store }
+	state *MemState
+	n     int // messages made so far
+	logMu sync.Mutex
+	log   []string
+
+	expunged   map[mailbox.EmailID]bool // copies some user expunged (two-way: gone for good)
+	splitBrain map[mailbox.EmailID]bool // mirror: written to the target by "its users"
+	targetOwn  map[mailbox.EmailID]bool // migrate: the target's own mail
+	seen       map[string]mailbox.EmailID
+	nexts      map[string]uid.UID
+}
+
+func runModel(t *testing.T, cfg modelConfig, seed uint64) bool {
+	t.Helper()
+	clockS := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clockD := &fakeClock{t: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)}
+	rs, rd := newMem(t, clockS), newMem(t, clockD)
+	m := &model{
+		t: t, cfg: cfg, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xdecaf)), ctx: context.Background(),
+		rawS: rs, rawD: rd, src: rs, dst: rd, state: NewMemState(),
+		expunged: map[mailbox.EmailID]bool{}, splitBrain: map[mailbox.EmailID]bool{},
+		targetOwn: map[mailbox.EmailID]bool{}, seen: map[string]mailbox.EmailID{}, nexts: map[string]uid.UID{},
+	}
+	if cfg.dstPlain {
+		if cfg.dstTrack {
+			m.dst = trackerStore{Store: rd, ct: rd}
+		} else {
+			m.dst = plainStore{rd}
+		}
+	}
+	if cfg.srcPlain {
+		m.src = plainStore{rs}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("seed %d (%s) panicked: %v\n%s", seed, cfg, r, strings.Join(m.log, "\n"))
+			panic(r)
+		}
+	}()
+	rounds := 2 + m.rng.IntN(4)
+	for round := range rounds {
+		m.mutate(Source, round == 0)
+		if round > 0 || m.rng.IntN(3) == 0 {
+			m.mutate(Target, round == 0)
+		}
+		if !m.syncAndCheck() {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *model) logf(format string, args ...any) {
+	m.logMu.Lock()
+	defer m.logMu.Unlock()
+	m.log = append(m.log, fmt.Sprintf(format, args...))
+}
+
+func (m *model) fail(format string, args ...any) bool {
+	m.t.Errorf("seed %d (%s; replay with -run 'TestModel/%s' -seed %d): %s\nsteps:\n%s",
+		m.seed, m.cfg, strings.ReplaceAll(m.cfg.String(), "/", "_"), m.seed, fmt.Sprintf(format, args...), strings.Join(m.log, "\n"))
+	return false
+}
+
+func (m *model) store(side Side) mailbox.Store {
+	if side == Source {
+		return m.rawS
+	}
+	return m.rawD
+}
+
+func (m *model) names(side Side) []string {
+	infos, err := m.store(side).Mailboxes(m.ctx)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	var ns []string
+	for _, i := range infos {
+		ns = append(ns, i.Name)
+	}
+	return ns
+}
+
+func (m *model) uids(side Side, name string) []mailbox.Message {
+	var out []mailbox.Message
+	for msg, err := range m.store(side).Messages(m.ctx, name, uid.All) {
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+var modelFlags = []mailbox.Flag{mailbox.Seen, mailbox.Answered, mailbox.Flagged, mailbox.Deleted, mailbox.Draft, mailbox.Passed, "$Label1", "Work"}
+
+func (m *model) randFlags() mailbox.Flags {
+	var fs []mailbox.Flag
+	for _, f := range modelFlags {
+		if m.rng.IntN(3) == 0 {
+			fs = append(fs, f)
+		}
+	}
+	return mailbox.MustFlags(fs...)
+}
+
+func (m *model) pick(xs []string) string { return xs[m.rng.IntN(len(xs))] }
+
+// mutate applies random user operations to one side.
+func (m *model) mutate(side Side, first bool) {
+	s := m.store(side)
+	ops := m.rng.IntN(8)
+	if first {
+		ops += 4
+	}
+	role := "user"
+	if side == Target {
+		switch m.cfg.mode {
+		case Mirror:
+			role = "split-brain"
+			if !first && m.rng.IntN(2) == 0 {
+				return
+			}
+			ops = 1 + m.rng.IntN(3)
+		case Migrate:
+			role = "target-own"
+		}
+	}
+	for range ops {
+		names := m.names(side)
+		name := m.pick(names)
+		msgs := m.uids(side, name)
+		switch r := m.rng.IntN(100); {
+		case r < 45 || len(msgs) == 0:
+			m.n++
+			b := []byte(fmt.Sprintf("Subject: m%d\nMessage-ID: <m%d.%d@model>\n\nbody %d of seed %d\n", m.n, m.n, m.seed, m.n, m.seed))
+			if m.rng.IntN(4) == 0 {
+				b = []byte(strings.ReplaceAll(string(b), "\n", "\r\n"))
+			}
+			id := mailbox.EmailIDOf(b)
+			u, err := s.Append(m.ctx, name, mailbox.BytesLiteral(b), mailbox.AppendMeta{Flags: m.randFlags()})
+			if err != nil {
+				m.t.Fatal(err)
+			}
+			m.logf("%s %s: append %q uid %d %s", side, role, name, u, id.Short())
+			switch role {
+			case "split-brain":
+				m.splitBrain[id] = true
+			case "target-own":
+				m.targetOwn[id] = true
+			}
+		case r < 65:
+			msg := msgs[m.rng.IntN(len(msgs))]
+			op := mailbox.FlagOp(m.rng.IntN(3))
+			fs := m.randFlags()
+			if err := s.StoreFlags(m.ctx, name, uid.SetOf(msg.UID), op, fs); err != nil {
+				m.t.Fatal(err)
+			}
+			m.logf("%s %s: %s %q uid %d %s %s", side, role, "flags", name, msg.UID, op, fs)
+		case r < 80:
+			if m.cfg.mode == Migrate && side == Target {
+				continue // migrate's target keeps its mail in this model
+			}
+			msg := msgs[m.rng.IntN(len(msgs))]
+			if err := s.Expunge(m.ctx, name, uid.SetOf(msg.UID)); err != nil {
+				m.t.Fatal(err)
+			}
+			m.expunged[msg.EmailID] = true
+			delete(m.splitBrain, msg.EmailID)
+			m.logf("%s %s: expunge %q uid %d %s", side, role, name, msg.UID, msg.EmailID.Short())
+		case r < 85:
+			// The same message delivered again, maybe to another mailbox.
+			msg := msgs[m.rng.IntN(len(msgs))]
+			rc, err := s.Open(m.ctx, name, msg.UID)
+			if err != nil {
+				m.t.Fatal(err)
+			}
+			var sb strings.Builder
+			buf := make([]byte, 4096)
+			for {
+				k, err := rc.Read(buf)
+				sb.Write(buf[:k])
+				if err != nil {
+					break
+				}
+			}
+			rc.Close()
+			to := m.pick(names)
+			u, err := s.Append(m.ctx, to, mailbox.BytesLiteral([]byte(sb.String())), mailbox.AppendMeta{Flags: msg.Flags})
+			if err != nil {
+				m.t.Fatal(err)
+			}
+			if m.expunged[msg.EmailID] {
+				// The model tracks copies of one EmailID together.
+				delete(m.expunged, msg.EmailID)
+			}
+			m.logf("%s %s: append copy of %s to %q uid %d", side, role, msg.EmailID.Short(), to, u)
+		case r < 93:
+			if side == Target && m.cfg.mode != TwoWay {
+				continue
+			}
+			nm := fmt.Sprintf("F%d", m.rng.IntN(4))
+			if m.rng.IntN(3) == 0 && name != mailbox.Inbox {
+				nm = name + "/" + nm
+			}
+			if _, err := s.Create(m.ctx, nm); err == nil {
+				m.logf("%s %s: create %q", side, role, nm)
+			}
+		case r < 97:
+			if side == Target || name == mailbox.Inbox {
+				continue
+			}
+			nm := fmt.Sprintf("R%d", m.n)
+			if err := s.Rename(m.ctx, name, nm); err == nil {
+				m.logf("%s %s: rename %q to %q", side, role, name, nm)
+			}
+		default:
+			// A rebuilt index: new UIDVALIDITY, messages renumbered.
+			if m.cfg.mode == Migrate && side == Target {
+				continue
+			}
+			setter := s.(mailbox.UIDSetter)
+			info, _ := s.Status(m.ctx, name)
+			var mp uid.Map
+			for i, msg := range msgs {
+				mp.Add(msg.UID, uid.UID(i+1))
+			}
+			v := info.UIDValidity + uid.Validity(1+m.rng.IntN(1000))
+			if err := setter.ResetUIDs(m.ctx, name, v, &mp); err != nil {
+				m.t.Fatal(err)
+			}
+			m.logf("%s %s: reset UIDs of %q, UIDVALIDITY %d", side, role, name, v)
+			m.forget(side, info.ID)
+		}
+	}
+}
+
+// forget drops what the model remembers of a mailbox's UIDs (a new
+// UIDVALIDITY epoch, or a realign the report declares).
+func (m *model) forget(side Side, id mailbox.ID) {
+	prefix := fmt.Sprintf("%s/%s/", side, id)
+	for k := range m.seen {
+		if strings.HasPrefix(k, prefix) {
+			delete(m.seen, k)
+		}
+	}
+	for k := range m.nexts {
+		if strings.HasPrefix(k, prefix) {
+			delete(m.nexts, k)
+		}
+	}
+}
+
+type snapshot map[string][]mailbox.Message // mailbox name → messages
+
+func (m *model) snap(side Side) snapshot {
+	sn := snapshot{}
+	for _, n := range m.names(side) {
+		sn[n] = m.uids(side, n)
+	}
+	return sn
+}
+
+func (sn snapshot) ids() map[mailbox.EmailID]bool {
+	out := map[mailbox.EmailID]bool{}
+	for _, msgs := range sn {
+		for _, msg := range msgs {
+			out[msg.EmailID] = true
+		}
+	}
+	return out
+}
+
+func describe(msgs []mailbox.Message, withUIDs bool) string {
+	var parts []string
+	for _, msg := range msgs {
+		p := fmt.Sprintf("%s(%s)", msg.EmailID.Short(), msg.Flags)
+		if withUIDs {
+			p = fmt.Sprintf("%d:%s", msg.UID, p)
+		}
+		parts = append(parts, p)
+	}
+	if !withUIDs {
+		slices.Sort(parts)
+	}
+	return strings.Join(parts, " ")
+}
+
+func (m *model) syncAndCheck() bool {
+	beforeS, beforeD := m.snap(Source), m.snap(Target)
+	opts := &Options{Mode: m.cfg.mode, TargetOnly: m.cfg.policy, State: m.state, BatchMessages: 3,
+		OnOp:        func(mb string, op Op) { m.logf("  plan %s: %s", mb, op) },
+		OnMailboxOp: func(op MailboxOp) { m.logf("  plan %s", op) }}
+	s, err := New(m.src, m.dst, opts)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	rep, err := s.Sync(m.ctx)
+	if err != nil {
+		return m.fail("sync: %v", err)
+	}
+	if len(rep.Failed) > 0 {
+		return m.fail("sync reported failures: %v", rep.Failed)
+	}
+	for _, mb := range rep.Mailboxes {
+		if mb.Realigned != "" {
+			m.logf("  realigned %s: %s", mb.Source, mb.Realigned)
+			if info, err := m.rawD.Status(m.ctx, mb.Target); err == nil {
+				m.forget(Target, info.ID)
+			}
+			if m.cfg.mode == TwoWay {
+				if info, err := m.rawS.Status(m.ctx, mb.Source); err == nil {
+					m.forget(Source, info.ID)
+				}
+			}
+		}
+	}
+	afterS, afterD := m.snap(Source), m.snap(Target)
+	if !m.checkUIDs(Source, afterS) || !m.checkUIDs(Target, afterD) {
+		return false
+	}
+	identity := !m.cfg.dstPlain && !(m.cfg.mode == TwoWay && m.cfg.srcPlain)
+	switch m.cfg.mode {
+	case Mirror, TwoWay:
+		if !slices.Equal(m.names(Source), m.names(Target)) {
+			return m.fail("mailboxes differ: source %v, target %v", m.names(Source), m.names(Target))
+		}
+		for name, sm := range afterS {
+			if identity {
+				if a, b := describe(sm, true), describe(afterD[name], true); a != b {
+					return m.fail("%q differs by UID:\nsource %s\ntarget %s", name, a, b)
+				}
+				si, _ := m.rawS.Status(m.ctx, name)
+				di, _ := m.rawD.Status(m.ctx, name)
+				if si.UIDValidity != di.UIDValidity {
+					return m.fail("%q UIDVALIDITY %d on source, %d on target", name, si.UIDValidity, di.UIDValidity)
+				}
+				if m.cfg.mode == Mirror && di.UIDNext < si.UIDNext {
+					return m.fail("%q target UIDNEXT %d below the source's %d", name, di.UIDNext, si.UIDNext)
+				}
+			} else if a, b := describe(sm, false), describe(afterD[name], false); a != b {
+				return m.fail("%q differs:\nsource %s\ntarget %s", name, a, b)
+			}
+		}
+	case Migrate:
+		for name, sm := range afterS {
+			have := map[mailbox.EmailID]bool{}
+			for _, msg := range afterD[name] {
+				have[msg.EmailID] = true
+			}
+			for _, msg := range sm {
+				if !have[msg.EmailID] {
+					return m.fail("%q: source message %s missing on target", name, msg.EmailID.Short())
+				}
+			}
+		}
+		ids := afterD.ids()
+		for id := range m.targetOwn {
+			if !ids[id] {
+				return m.fail("target's own message %s was deleted", id.Short())
+			}
+		}
+	}
+	// Nothing lost that nobody expunged.
+	idsS, idsD := afterS.ids(), afterD.ids()
+	switch m.cfg.mode {
+	case Mirror:
+		for id := range beforeS.ids() {
+			if !idsS[id] {
+				return m.fail("mirror removed %s from the source", id.Short())
+			}
+		}
+		if m.cfg.policy == KeepTargetOnly {
+			for id := range m.splitBrain {
+				if !idsS[id] {
+					return m.fail("split-brain message %s not kept on the source", id.Short())
+				}
+			}
+		}
+		clear(m.splitBrain)
+	case TwoWay:
+		for id := range beforeS.ids() {
+			if !m.expunged[id] && !idsS[id] {
+				return m.fail("message %s lost from the source", id.Short())
+			}
+		}
+		for id := range beforeD.ids() {
+			if !m.expunged[id] && !(idsS[id] && idsD[id]) {
+				return m.fail("message %s lost", id.Short())
+			}
+		}
+	}
+	// A second sync finds nothing to do.
+	m.logf("  -- second sync")
+	rep, err = s.Sync(m.ctx)
+	if err != nil {
+		return m.fail("second sync: %v", err)
+	}
+	if rep.Total.Changed() || rep.Total.Paired > 0 {
+		return m.fail("second sync was not a no-op: %+v", rep.Total)
+	}
+	return true
+}
+
+// checkUIDs checks that no UID of a mailbox came back holding another
+// message under the same UIDVALIDITY, and that UIDNEXT never went down.
+func (m *model) checkUIDs(side Side, sn snapshot) bool {
+	for name, msgs := range sn {
+		info, err := m.store(side).Status(m.ctx, name)
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		key := fmt.Sprintf("%s/%s/%d", side, info.ID, info.UIDValidity)
+		if prev, ok := m.nexts[key]; ok && info.UIDNext < prev {
+			return m.fail("%s %q UIDNEXT went down from %d to %d", side, name, prev, info.UIDNext)
+		}
+		m.nexts[key] = info.UIDNext
+		for i, msg := range msgs {
+			if i > 0 && msgs[i-1].UID >= msg.UID {
+				return m.fail("%s %q UIDs not ascending", side, name)
+			}
+			if msg.UID >= info.UIDNext {
+				return m.fail("%s %q uid %d not below UIDNEXT %d", side, name, msg.UID, info.UIDNext)
+			}
+			k := fmt.Sprintf("%s/%d", key, msg.UID)
+			if prev, ok := m.seen[k]; ok && prev != msg.EmailID {
+				return m.fail("%s %q uid %d reused: %s, before %s", side, name, msg.UID, msg.EmailID.Short(), prev.Short())
+			}
+			m.seen[k] = msg.EmailID
+		}
+	}
+	return true
+}
