@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -39,7 +40,7 @@ type flagKey struct {
 
 type flagGroup struct {
 	flags mailbox.Flags
-	set   uid.Set
+	uids  []uid.UID
 	ops   []Op
 }
 
@@ -77,7 +78,7 @@ func (a *applier) do(op Op) error {
 			g = &flagGroup{flags: op.Flags}
 			a.flags[k] = g
 		}
-		g.set = g.set.Add(op.UID)
+		g.uids = append(g.uids, op.UID)
 		g.ops = append(g.ops, op)
 		if a.nflags++; a.nflags >= maxPendingFlags {
 			return a.flushFlags(a.ctx)
@@ -362,18 +363,22 @@ func (a *applier) flushFlags(ctx context.Context) error {
 		return nil
 	}
 	m := a.m
-	for k, g := range a.flags {
+	keys := slices.SortedFunc(maps.Keys(a.flags), func(a, b flagKey) int {
+		return cmp.Or(cmp.Compare(a.side, b.side), cmp.Compare(a.flags, b.flags))
+	})
+	for _, k := range keys {
+		g := a.flags[k]
 		w, err := m.s.writer(k.side)
 		if err != nil {
 			return err
 		}
-		if err := w.StoreFlags(ctx, m.info(k.side).Name, g.set, mailbox.FlagsReplace, g.flags); err != nil {
+		if err := w.StoreFlags(ctx, m.info(k.side).Name, uid.SetOf(g.uids...), mailbox.FlagsReplace, g.flags); err != nil {
 			return fmt.Errorf("%s store flags: %w", k.side, err)
 		}
 		m.mr.FlagChanges += len(g.ops)
 	}
-	for _, g := range a.flags {
-		for _, op := range g.ops {
+	for _, k := range keys {
+		for _, op := range a.flags[k].ops {
 			if op.Entry.Src != 0 {
 				a.state.PutEntry(m.src.ID, op.Entry)
 			}
@@ -395,11 +400,11 @@ func (a *applier) flushExpunges(ctx context.Context, side Side) error {
 	if err != nil {
 		return err
 	}
-	var set uid.Set
-	for _, op := range ops {
-		set = set.Add(op.UID)
+	uids := make([]uid.UID, len(ops))
+	for i, op := range ops {
+		uids[i] = op.UID
 	}
-	if err := w.Expunge(ctx, m.info(side).Name, set); err != nil {
+	if err := w.Expunge(ctx, m.info(side).Name, uid.SetOf(uids...)); err != nil {
 		return fmt.Errorf("%s expunge: %w", side, err)
 	}
 	for _, op := range ops {
@@ -542,11 +547,18 @@ func (m *mboxSync) finishMove(ctx context.Context, in Intent, msg mailbox.Messag
 // recoverMoves finishes the moves a crashed run left half done.
 func (m *mboxSync) recoverMoves(ctx context.Context) error {
 	var rest []Intent
+	recovered := false
+	defer func() {
+		if recovered {
+			m.status(ctx) // the moves raised UIDNEXTs
+		}
+	}()
 	for _, in := range m.intents {
 		if !in.Move {
 			rest = append(rest, in)
 			continue
 		}
+		recovered = true
 		if err := m.finishMove(ctx, in, mailbox.Message{}); err != nil {
 			return fmt.Errorf("finish interrupted move of uid %d: %w", in.FromUID, err)
 		}
@@ -567,7 +579,11 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 	o := &m.s.opt
 	x := Target
 	if o.Mode == TwoWay {
-		if h := m.pair.Hdr; h != nil && h.DstValidity == m.dst.UIDValidity && h.SrcValidity != m.src.UIDValidity {
+		if h := m.pair.Hdr; h != nil && h.Realigning {
+			if h.RealignSource {
+				x = Source
+			}
+		} else if h != nil && h.DstValidity == m.dst.UIDValidity && h.SrcValidity != m.src.UIDValidity {
 			x = Source
 		}
 	}
@@ -581,6 +597,25 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 		return fmt.Errorf("%s cannot set UIDs: %w", x, mailbox.ErrNotSupported)
 	}
 	o.Logger.Info("realigning", "mailbox", m.src.Name, "side", x, "reason", reason)
+	// The agreed entries, by EmailID: re-paired, they keep the flags both
+	// sides last agreed on, and tell a message one side expunged from one
+	// that is new.
+	agreed := map[mailbox.EmailID][]Entry{}
+	for e, err := range o.State.Entries(ctx, o.Pair, m.src.ID) {
+		if err != nil {
+			return err
+		}
+		agreed[e.EmailID] = append(agreed[e.EmailID], e)
+	}
+	takeAgreed := func(id mailbox.EmailID) *Entry {
+		es := agreed[id]
+		if len(es) == 0 {
+			return nil
+		}
+		agreed[id] = es[1:]
+		return &es[0]
+	}
+	var entries []Entry // the state after the realign
 	xName, yInfo, usedNext := m.info(x).Name, m.info(y), m.info(x).UIDNext
 	// x's messages by EmailID.
 	xByID := map[mailbox.EmailID][]mailbox.Message{}
@@ -637,11 +672,21 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 				return err
 			}
 			msg.EmailID = idn.EmailID
+			base := takeAgreed(msg.EmailID)
 			if xs := xByID[msg.EmailID]; len(xs) > 0 {
 				xByID[msg.EmailID] = xs[1:]
 				if err := mp.Add(xs[0].UID, msg.UID); err != nil {
 					return err
 				}
+				if base != nil {
+					entries = append(entries, Entry{Src: msg.UID, Dst: msg.UID, EmailID: msg.EmailID, Flags: base.Flags})
+				}
+				continue
+			}
+			if base != nil && o.Mode == TwoWay {
+				// Both had it at the last sync: x's user expunged it. The
+				// entry makes the sync propagate that expunge.
+				entries = append(entries, Entry{Src: msg.UID, Dst: msg.UID, EmailID: msg.EmailID, Flags: base.Flags})
 				continue
 			}
 			missing = append(missing, Op{Kind: OpAppend, Side: x, From: y, FromUID: msg.UID, Msg: msg, Reason: "missing: copied while realigning"})
@@ -672,15 +717,24 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 		copyBack []mailbox.Message
 		intents  = &planner{in: Input{Intents: m.intents}}
 	)
+	var xOnly []mailbox.Message
 	for _, xs := range xByID {
-		for _, msg := range xs {
+		xOnly = append(xOnly, xs...)
+	}
+	slices.SortFunc(xOnly, func(a, b mailbox.Message) int { return cmp.Compare(a.UID, b.UID) })
+	for _, msg := range xOnly {
+		{
 			switch {
 			case o.Mode == TwoWay:
 				if err := mp.Add(msg.UID, next); err != nil {
 					return err
 				}
+				if base := takeAgreed(msg.EmailID); base != nil {
+					// Both had it at the last sync: y's user expunged it.
+					entries = append(entries, Entry{Src: next, Dst: next, EmailID: msg.EmailID, Flags: base.Flags})
+				}
 				next++
-			case old[msg.UID] == msg.EmailID || intents.intended(Target, &msg):
+			case old[msg.UID] == msg.EmailID || intents.intended(Target, &msg) || m.tombstoned(ctx, msg.EmailID):
 				dropped++ // the source expunged it since it was copied
 				tombs = append(tombs, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: msg.EmailID, UID: msg.UID, Time: o.Now()})
 			case o.TargetOnly == DeleteTargetOnly:
@@ -692,7 +746,6 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 			}
 		}
 	}
-	slices.SortFunc(copyBack, func(a, b mailbox.Message) int { return cmp.Compare(a.UID, b.UID) })
 	if len(copyBack) > 0 {
 		w, err := m.s.writer(Source)
 		if err != nil {
@@ -718,6 +771,25 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 				Reason: fmt.Sprintf("only on target (split brain): copied to source as uid %d", newUID)})
 		}
 	}
+	// The state first, marked, then the renumbering, then the mark off: a
+	// crash in between makes the next run realign again, which finds
+	// everything by EmailID and does nothing twice.
+	h := m.header(false)
+	h.SrcValidity, h.DstValidity = yInfo.UIDValidity, yInfo.UIDValidity
+	h.Realigning, h.RealignSource = true, x == Source
+	b := o.State.Begin(o.Pair)
+	b.DeleteMailbox(m.src.ID)
+	b.PutHeader(h)
+	for _, e := range entries {
+		b.PutEntry(m.src.ID, e)
+	}
+	for _, t := range tombs {
+		b.PutTombstone(o.User, t)
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("commit state: %w", err)
+	}
+	m.intents = nil
 	if err := setter.ResetUIDs(ctx, xName, yInfo.UIDValidity, &mp); err != nil {
 		return fmt.Errorf("%s reset UIDs: %w", x, err)
 	}
@@ -727,16 +799,11 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 	if err := m.status(ctx); err != nil {
 		return err
 	}
-	b := o.State.Begin(o.Pair)
-	b.DeleteMailbox(m.src.ID)
+	b = o.State.Begin(o.Pair)
 	b.PutHeader(m.header(false))
-	for _, t := range tombs {
-		b.PutTombstone(o.User, t)
-	}
 	if err := b.Commit(ctx); err != nil {
 		return fmt.Errorf("commit state: %w", err)
 	}
-	m.intents = nil
 	if m.mr.Realigned == "" && (xCount > 0 || usedNext > 1) {
 		m.mr.Realigned = reason
 	}
@@ -757,4 +824,12 @@ func (m *mboxSync) copyBack(ctx context.Context, w mailbox.Writer, us mailbox.UI
 		return next, us.AppendUID(ctx, m.src.Name, next, lit, meta)
 	}
 	return w.Append(ctx, m.src.Name, lit, meta)
+}
+
+// tombstoned reports whether the source's user expunged a message with
+// that EmailID from this mailbox: such a message found only on the target
+// is not copied back.
+func (m *mboxSync) tombstoned(ctx context.Context, id mailbox.EmailID) bool {
+	ok, err := m.s.opt.State.Tombstoned(ctx, m.s.opt.User, m.src.ID, id)
+	return err == nil && ok
 }

@@ -44,7 +44,11 @@ type Input struct {
 	// finished: a message on one side that an intent says the engine wrote
 	// is known to be a copy, not foreign mail.
 	Intents []Intent
-	Resolve Resolver
+	// Tombstoned reports whether a user expunged a message with that
+	// EmailID from this mailbox: target-only mail with a tombstone is not
+	// copied back to the source. May be nil.
+	Tombstoned func(mailbox.EmailID) bool
+	Resolve    Resolver
 }
 
 // Info2 is what the plan needs of one side's mailbox.
@@ -501,12 +505,20 @@ func (p *planner) finishUnpaired() error {
 			continue
 		}
 		d := &p.unpaired[k]
+		deleted := false
+		if p.in.Tombstoned != nil && p.in.Mode == Mirror {
+			id, err := p.id(Target, d)
+			if err != nil {
+				return err
+			}
+			deleted = p.in.Tombstoned(id)
+		}
 		switch {
-		case p.intended(Target, d):
+		case p.intended(Target, d) || deleted:
 			if _, err := p.id(Target, d); err != nil {
 				return err
 			}
-			if err := p.emit(Op{Kind: OpExpunge, Side: Target, UID: d.UID, Msg: *d, Tombstone: true, Reason: "copied from the source, which expunged it since"}); err != nil {
+			if err := p.emit(Op{Kind: OpExpunge, Side: Target, UID: d.UID, Msg: *d, Tombstone: true, Reason: "expunged on the source since it was copied"}); err != nil {
 				return err
 			}
 		case p.in.Mode == TwoWay:

@@ -34,6 +34,11 @@ type Header struct {
 	// Identity: the entries pair equal UIDs (both sides keep the same
 	// UIDs). A sync in the other regime starts afresh.
 	Identity bool
+	// Realigning marks a realign whose renumbering may not have happened:
+	// the entries already describe the renumbered side. A run that finds
+	// it set realigns again (RealignSource: the source was renumbered).
+	Realigning    bool
+	RealignSource bool
 	// Complete is set when a sync of the mailbox finished: the entries are
 	// then every message both sides held. While it is false the entries
 	// are a prefix of an interrupted first copy.
@@ -80,6 +85,9 @@ type State interface {
 	// MailboxDeleted reports whether the user is on record as having
 	// deleted the mailbox with that ID.
 	MailboxDeleted(ctx context.Context, user string, id mailbox.ID) (bool, error)
+	// Tombstoned reports whether a user is on record as having expunged
+	// the message with that EmailID from the mailbox with that ID.
+	Tombstoned(ctx context.Context, user string, mbox mailbox.ID, id mailbox.EmailID) (bool, error)
 	// Begin starts an atomic batch of changes.
 	Begin(pair string) StateBatch
 }
@@ -212,6 +220,18 @@ func (s *MemState) RecordMailboxDeleted(user string, id mailbox.ID) {
 		s.mu.deleted[user] = map[mailbox.ID]bool{}
 	}
 	s.mu.deleted[user][id] = true
+}
+
+// Tombstoned implements State.
+func (s *MemState) Tombstoned(ctx context.Context, user string, mbox mailbox.ID, id mailbox.EmailID) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.mu.tombstones[user] {
+		if t.MailboxID == mbox && t.EmailID == id {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Tombstones returns the tombstones recorded for user.

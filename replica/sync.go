@@ -322,9 +322,6 @@ func (m *mboxSync) run(ctx context.Context) error {
 	if hdr != nil && m.unchanged(hdr) {
 		return m.subscriptions(ctx, hdr)
 	}
-	if hdr != nil && hdr.Identity != m.identity {
-		hdr = nil // the entries pair UIDs another way: start afresh, re-pairing by EmailID
-	}
 	if hdr != nil && !m.identity && (hdr.SrcValidity != m.src.UIDValidity || hdr.DstValidity != m.dst.UIDValidity) {
 		m.s.opt.Logger.Info("UIDVALIDITY changed: re-pairing by EmailID", "mailbox", m.src.Name)
 		hdr = nil
@@ -346,11 +343,20 @@ func (m *mboxSync) run(ctx context.Context) error {
 		}
 	}
 	if m.identity {
-		if reason := m.validityMismatch(hdr); reason != "" {
+		reason := m.validityMismatch(hdr)
+		if hdr != nil && hdr.Realigning {
+			reason = "finishing an interrupted realign"
+		}
+		if reason == "" && hdr != nil && !hdr.Identity {
+			// The entries pair different UIDs (an earlier sync could not
+			// set UIDs): renumber the target to the source's.
+			reason = "the state pairs different UIDs"
+		}
+		if reason != "" {
 			if err := m.realign(ctx, reason); err != nil || o.DryRun {
 				return err
 			}
-			hdr = nil
+			hdr = m.freshHeader(ctx)
 		}
 	}
 	for attempt := 0; ; attempt++ {
@@ -371,7 +377,7 @@ func (m *mboxSync) run(ctx context.Context) error {
 		if err := m.realign(ctx, err.Error()); err != nil {
 			return err
 		}
-		hdr = nil
+		hdr = m.freshHeader(ctx)
 	}
 	if o.DryRun {
 		return nil
@@ -390,7 +396,7 @@ func (m *mboxSync) run(ctx context.Context) error {
 func (m *mboxSync) unchanged(h *Header) bool {
 	_, st := m.s.src.(mailbox.ChangeTracker)
 	_, dt := m.s.dst.(mailbox.ChangeTracker)
-	return st && dt && h.Complete && len(m.intents) == 0 && h.Identity == m.identity &&
+	return st && dt && h.Complete && !h.Realigning && len(m.intents) == 0 && h.Identity == m.identity &&
 		h.SrcModSeq != 0 && h.DstModSeq != 0 &&
 		h.SrcModSeq == m.src.HighestModSeq && h.DstModSeq == m.dst.HighestModSeq &&
 		h.SrcValidity == m.src.UIDValidity && h.DstValidity == m.dst.UIDValidity &&
@@ -483,6 +489,7 @@ func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
 		Source:     m.listing(ctx, Source, h),
 		Target:     m.listing(ctx, Target, h),
 		Intents:    m.intents,
+		Tombstoned: func(id mailbox.EmailID) bool { return m.tombstoned(ctx, id) },
 		Resolve: func(side Side, msg mailbox.Message, fp bool) (Identity, error) {
 			return m.resolve(ctx, side, msg, fp)
 		},
