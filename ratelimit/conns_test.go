@@ -156,13 +156,13 @@ func TestServerConnsGrantAndCancel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			time.AfterFunc(time.Second, release)
-			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			ctx, cancel := context.WithCancel(t.Context())
+			// Cancelled and granted at once.
+			time.AfterFunc(time.Second, func() { cancel(); release() }) // the waiter often finds both done
 			rel, err := l.Acquire(ctx, "A")
-			cancel()
 			if err == nil {
 				rel()
-			} else if !errors.Is(err, context.DeadlineExceeded) {
+			} else if !errors.Is(err, context.Canceled) {
 				t.Fatalf("Acquire = %v", err)
 			}
 			synctest.Wait()
@@ -241,6 +241,24 @@ func TestHandleAcquire(t *testing.T) {
 			}
 			if r := l.Effective("A"); r.InFlight != 0 {
 				t.Errorf("A: %d in flight after a failed Acquire, want 0", r.InFlight)
+			}
+		})
+	})
+	t.Run("ctx done before waiting", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := mustNew(t, Config{ServerConns: 1})
+			release, err := l.Acquire(t.Context(), "A")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			if _, err := l.Acquire(ctx, "A"); !errors.Is(err, context.Canceled) {
+				t.Errorf("Acquire(done ctx) on a full server = %v, want context.Canceled", err)
+			}
+			if r := l.Effective("A"); r.InFlight != 1 || r.Queued != 0 {
+				t.Errorf("%d in flight, %d queued; want 1, 0", r.InFlight, r.Queued)
 			}
 		})
 	})

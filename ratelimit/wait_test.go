@@ -1,8 +1,10 @@
 package ratelimit
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,11 +102,12 @@ func TestBurstBounded(t *testing.T) {
 // pieces: neither refused nor let through at once.
 func TestSplit(t *testing.T) {
 	tests := []struct {
-		name  string
-		cfg   Config
-		msgs  int
-		bytes int64
-		want  time.Duration
+		name     string
+		cfg      Config
+		src, tgt string // "a", "b" if empty; "-" for no server
+		msgs     int
+		bytes    int64
+		want     time.Duration
 	}{
 		{name: "bytes over one bucket", cfg: Config{Global: Limit{Bytes: 1000, ByteBurst: 5000}},
 			bytes: 20_000, want: 15 * time.Second}, // 5000 at once, then 15000 at 1000/s
@@ -116,11 +119,17 @@ func TestSplit(t *testing.T) {
 			msgs: 1, bytes: 1000, want: 9 * time.Second},
 		{name: "within the burst", cfg: Config{Global: Limit{Msgs: 1, Bytes: 100}},
 			msgs: 1, bytes: 100, want: 0},
+		{name: "no servers", cfg: Config{Global: Limit{Msgs: 1}, Source: Limit{Msgs: 0.1}}, src: "-", tgt: "-",
+			msgs: 4, want: 3 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := mustNew(t, tc.cfg).For("u", "a", "b")
+				src, tgt := cmp.Or(tc.src, "a"), cmp.Or(tc.tgt, "b")
+				if tc.src == "-" {
+					src, tgt = "", ""
+				}
+				h := mustNew(t, tc.cfg).For("u", src, tgt)
 				start := time.Now()
 				if err := h.Wait(t.Context(), tc.msgs, tc.bytes); err != nil {
 					t.Fatalf("Wait(%d, %d) = %v", tc.msgs, tc.bytes, err)
@@ -341,6 +350,66 @@ func TestHandleClose(t *testing.T) {
 		defer h3.Close()
 		if took, err := waitAt(t.Context(), h3, 10, 0)(); err != nil || took != 0 {
 			t.Errorf("Wait of a new handle = %v after %v, want nil at once", err, took)
+		}
+	})
+}
+
+// TestReserveAllOrNothing: a piece that one bucket cannot hold (its burst
+// shrank since the piece was cut) takes nothing from the others.
+func TestReserveAllOrNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := mustNew(t, Config{Global: Limit{Bytes: 1000, ByteBurst: 5000}, User: Limit{Bytes: 1000, ByteBurst: 2000}})
+		h := l.For("u", "a", "b")
+		ok, err := h.reserve(t.Context(), 0, 3000)
+		if ok || err != nil {
+			t.Fatalf("reserve(3000 bytes) over a 2000-byte burst = %v, %v; want false, nil", ok, err)
+		}
+		if tokens := l.global.bytes.lim.Tokens(); tokens != 5000 {
+			t.Errorf("the global bucket holds %v tokens after a failed reserve, want 5000", tokens)
+		}
+		ok, err = h.reserve(t.Context(), 0, 2000)
+		if !ok || err != nil {
+			t.Fatalf("reserve(2000 bytes) = %v, %v; want true, nil", ok, err)
+		}
+		if tokens := l.global.bytes.lim.Tokens(); tokens != 3000 {
+			t.Errorf("the global bucket holds %v tokens, want 3000", tokens)
+		}
+	})
+}
+
+func TestRates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := Config{
+			Global:      Limit{Msgs: 500, Bytes: 50e6},
+			Source:      Limit{Msgs: 100},
+			Target:      Limit{Bytes: 20e6},
+			ServerConns: 2,
+		}
+		l := mustNew(t, cfg)
+		if got := l.Rates(); got.Global != (Rate{500, 50e6}) || len(got.Servers) != 0 {
+			t.Errorf("Rates() of a new Limiter = %+v", got)
+		}
+		unseen := ServerRates{Server: "x", Factor: 1, Source: Rate{Msgs: 100}, Target: Rate{Bytes: 20e6}}
+		if got := l.Effective("x"); got != unseen {
+			t.Errorf("Effective(unseen) = %+v, want %+v", got, unseen)
+		}
+		h1, h2 := l.For("u1", "old", "new"), l.For("u2", "new", "old")
+		defer h1.Close()
+		defer h2.Close()
+		release, err := h1.Acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		start := time.Now()
+		h1.Observe(false, 0, true, time.Minute)
+		got := l.Rates()
+		want := Rates{Global: Rate{500, 50e6}, Servers: []ServerRates{
+			{Server: "new", Factor: 1, Source: Rate{Msgs: 100}, Target: Rate{Bytes: 20e6}, InFlight: 1},
+			{Server: "old", Factor: 0.5, Source: Rate{Msgs: 50}, Target: Rate{Bytes: 10e6}, PausedUntil: start.Add(time.Minute), InFlight: 1},
+		}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Rates() = %+v\nwant %+v", got, want)
 		}
 	})
 }
