@@ -51,8 +51,12 @@ func (h *Handle) Wait(ctx context.Context, msgs int, bytes int64) error {
 		}
 		// Reserve nothing while a server is paused: the reservation
 		// would be spent in the pause, and pass the moment it ends.
-		if err := h.sleepUntil(ctx, time.Time{}); err != nil {
-			return err
+		now := time.Now()
+		if h.src.paused(now) || h.tgt.paused(now) {
+			if err := h.sleepUntil(ctx, now); err != nil {
+				return err
+			}
+			continue
 		}
 		if msgs == 0 && bytes == 0 {
 			return nil
@@ -64,7 +68,7 @@ func (h *Handle) Wait(ctx context.Context, msgs int, bytes int64) error {
 		for _, b := range h.bytes {
 			pb = min(pb, int64(b.Burst()))
 		}
-		ok, err := h.reserve(ctx, pm, pb)
+		ok, err := h.reserve(ctx, now, pm, pb)
 		if err != nil {
 			return err
 		}
@@ -75,11 +79,11 @@ func (h *Handle) Wait(ctx context.Context, msgs int, bytes int64) error {
 	}
 }
 
-// reserve takes pm messages and pb bytes from every bucket, all or nothing,
-// and sleeps until all of them allow it. It returns false, having taken
-// nothing, if a bucket shrank below the piece since the caller looked.
-func (h *Handle) reserve(ctx context.Context, pm int, pb int64) (bool, error) {
-	now := time.Now()
+// reserve takes pm messages and pb bytes from every bucket at now, all or
+// nothing, and sleeps until all of them allow it (and no server is paused).
+// It returns false, having taken nothing, if a bucket shrank below the
+// piece since the caller looked.
+func (h *Handle) reserve(ctx context.Context, now time.Time, pm int, pb int64) (bool, error) {
 	var buf [8]*rate.Reservation
 	rs := buf[:0]
 	cancel := func(t time.Time) {
@@ -110,9 +114,11 @@ func (h *Handle) reserve(ctx context.Context, pm int, pb int64) (bool, error) {
 			at = now.Add(d)
 		}
 	}
-	if err := h.sleepUntil(ctx, at); err != nil {
-		cancel(time.Now())
-		return false, err
+	if at.After(now) {
+		if err := h.sleepUntil(ctx, at); err != nil {
+			cancel(time.Now())
+			return false, err
+		}
 	}
 	return true, nil
 }

@@ -360,14 +360,14 @@ func TestReserveAllOrNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := mustNew(t, Config{Global: Limit{Bytes: 1000, ByteBurst: 5000}, User: Limit{Bytes: 1000, ByteBurst: 2000}})
 		h := l.For("u", "a", "b")
-		ok, err := h.reserve(t.Context(), 0, 3000)
+		ok, err := h.reserve(t.Context(), time.Now(), 0, 3000)
 		if ok || err != nil {
 			t.Fatalf("reserve(3000 bytes) over a 2000-byte burst = %v, %v; want false, nil", ok, err)
 		}
 		if tokens := l.global.bytes.lim.Tokens(); tokens != 5000 {
 			t.Errorf("the global bucket holds %v tokens after a failed reserve, want 5000", tokens)
 		}
-		ok, err = h.reserve(t.Context(), 0, 2000)
+		ok, err = h.reserve(t.Context(), time.Now(), 0, 2000)
 		if !ok || err != nil {
 			t.Fatalf("reserve(2000 bytes) = %v, %v; want true, nil", ok, err)
 		}
