@@ -46,8 +46,10 @@ type Limit struct {
 //     until t + min(d, MaxPause), whatever Off says.
 //
 // The server's effective source and target limits (rates and bursts) are
-// its configured limits times f. Adaptation scales configured limits only:
-// a server with no rate limit stays unlimited (but still obeys pauses).
+// its configured limits times f; waits that hold a reservation when f
+// changes keep its time. Adaptation scales configured limits only: a server
+// with no rate limit stays unlimited (but still obeys pauses and its
+// ServerConns cap). Global and per-user limits are not adapted.
 type Adapt struct {
 	// Off keeps every server's factor at 1; retryAfter hints still pause.
 	Off bool

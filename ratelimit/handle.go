@@ -32,18 +32,29 @@ type Handle struct {
 // other. While the source or target server is paused (a retryAfter hint to
 // [Handle.Observe]), Wait takes nothing and waits for the pause to end.
 //
-// Waiters are served roughly in the order they arrive, so users sharing a
-// limit all progress. If ctx ends, Wait gives back what it reserved for the
-// piece it was waiting for and returns an error wrapping ctx.Err(); if ctx's
-// deadline would pass before the piece may move, it gives it back and
-// returns at once with an error wrapping [context.DeadlineExceeded].
-// Pieces that already passed are not given back.
+// A waiter that holds its reservation when a pause starts keeps it and
+// passes when the pause ends.
+//
+// Waiters are served in the order they reserve, so users sharing a limit
+// all progress. If ctx ends, Wait gives back what it reserved for the piece
+// it was waiting for and returns an error wrapping ctx.Err(). If ctx's
+// deadline would pass before the item (as the rates stand) or the current
+// piece may move, Wait gives back what it reserved and returns at once with
+// an error wrapping [context.DeadlineExceeded]. Pieces that already passed
+// are not given back.
 func (h *Handle) Wait(ctx context.Context, msgs int, bytes int64) error {
 	if h.closed.Load() {
 		return fmt.Errorf("ratelimit: wait %q: %w", h.name, ErrClosed)
 	}
 	if msgs < 0 || bytes < 0 {
 		return fmt.Errorf("ratelimit: wait %q: negative count (%d messages, %d bytes)", h.name, msgs, bytes)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		need := max(minDuration(h.msgs, int64(msgs)), minDuration(h.bytes, bytes))
+		if time.Now().Add(need).After(deadline) {
+			return fmt.Errorf("ratelimit: wait %q: %d messages and %d bytes take at least %v, past the deadline: %w",
+				h.name, msgs, bytes, need, context.DeadlineExceeded)
+		}
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -77,6 +88,18 @@ func (h *Handle) Wait(ctx context.Context, msgs int, bytes int64) error {
 			bytes -= pb
 		}
 	}
+}
+
+// minDuration is the least time that n tokens take from the buckets: a
+// bucket gives at most its burst at once, then its rate.
+func minDuration(buckets []*rate.Limiter, n int64) time.Duration {
+	var d time.Duration
+	for _, b := range buckets {
+		if over := n - int64(b.Burst()); over > 0 {
+			d = max(d, time.Duration(float64(over)/float64(b.Limit())*float64(time.Second)))
+		}
+	}
+	return d
 }
 
 // reserve takes pm messages and pb bytes from every bucket at now, all or

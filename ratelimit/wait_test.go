@@ -12,6 +12,15 @@ import (
 	"time"
 )
 
+// engineLimiter is the interface that the sync engine declares for what it
+// needs (it never imports this package); a Handle must satisfy it.
+type engineLimiter interface {
+	Wait(ctx context.Context, msgs int, bytes int64) error
+	Observe(target bool, latency time.Duration, overloaded bool, retryAfter time.Duration)
+}
+
+var _ engineLimiter = (*Handle)(nil)
+
 // waitAt runs h.Wait in a goroutine and returns a function that reports,
 // once the goroutine has returned, how long after start it returned and
 // its error.
@@ -194,6 +203,26 @@ func TestCancelReleases(t *testing.T) {
 			}
 			if took, err := waitAt(t.Context(), c, 0, 1000)(); err != nil || took != time.Second {
 				t.Errorf("next Wait = %v after %v, want nil after 1s", err, took)
+			}
+		})
+	})
+	t.Run("deadline too close for the item", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := mustNew(t, Config{Global: Limit{Bytes: 1000}})
+			h := l.For("a", "s", "t")
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			// 11000 bytes take at least 10 s: fails at once, taking nothing.
+			if took, err := waitAt(ctx, h, 1, 11_000)(); !errors.Is(err, context.DeadlineExceeded) || took != 0 {
+				t.Errorf("Wait = %v after %v, want context.DeadlineExceeded at once", err, took)
+			}
+			if took, err := waitAt(t.Context(), h, 0, 1000)(); err != nil || took != 0 {
+				t.Errorf("next Wait = %v after %v, want nil at once", err, took)
+			}
+			ctx, cancel = context.WithTimeout(t.Context(), 15*time.Second)
+			defer cancel()
+			if took, err := waitAt(ctx, h, 1, 10_000)(); err != nil || took != 10*time.Second {
+				t.Errorf("Wait within the deadline = %v after %v, want nil after 10s", err, took)
 			}
 		})
 	})
