@@ -19,7 +19,8 @@ type Limit struct {
 	// Bytes is the number of bytes per second; 0 means no limit on bytes.
 	Bytes float64
 	// MsgBurst is how many messages may pass at once after an idle
-	// period. 0 means one second's worth, at least 1.
+	// period. 0 means one second's worth, at least 1. A wait for more
+	// messages than the burst is split, as for bytes.
 	MsgBurst int
 	// ByteBurst is how many bytes may pass at once after an idle period.
 	// 0 means one second's worth, at least 1. A wait for more bytes than
@@ -34,7 +35,9 @@ type Limit struct {
 // The rule, per server, with f the server's factor (1 at the start):
 //
 //   - An overloaded answer, or a latency above SlowRatio × the server's
-//     recent normal latency (and at least SlowMin), at time t: if no
+//     recent normal latency (an average over its last answers, kept apart
+//     for the server as a source and as a target, that counts once it
+//     rests on 8 answers), and at least SlowMin, at time t: if no
 //     decrease happened in the Interval before t, f = max(Floor, f×Decrease).
 //     Many operations in flight see the same overload; they count once per
 //     Interval.

@@ -18,11 +18,12 @@
 // no limit.
 //
 // Observe tells how a server answered. A server that answers "try again
-// later", or far more slowly than its recent normal, has its rates halved
-// (multiplicative decrease, not below a floor); success raises them back
-// step by step (additive increase); an explicit retryAfter hint pauses the
-// server's waits until then. [Adapt] states the rule; [Limiter.Rates] and
-// [Limiter.Effective] show the rates in effect, for a progress display.
+// later", or far more slowly than its recent normal, has its rates lowered
+// (halved by default: multiplicative decrease, not below a floor); success
+// raises them back step by step (additive increase); an explicit retryAfter
+// hint pauses the server's waits until then. [Adapt] states the rule;
+// [Limiter.Rates] and [Limiter.Effective] show the rates in effect, for a
+// progress display.
 //
 // [Limiter.Acquire] and [Handle.Acquire] cap the operations (or
 // connections) in flight per server, first come, first served, so that
