@@ -169,3 +169,22 @@ func BenchmarkRealClockRate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFor: the cost of a user's handle (with a per-user limit), made
+// and closed, as a batch of thousands of users does once per user.
+func BenchmarkFor(b *testing.B) {
+	l := mustNew(b, Config{Global: Limit{Msgs: 1000}, Source: Limit{Msgs: 100}, User: Limit{Msgs: 10, Bytes: 1e6}})
+	names := make([]string, 1024)
+	for i := range names {
+		names[i] = fmt.Sprint("user", i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		h := l.For(names[i%len(names)], "old", "new")
+		if err := h.Close(); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
