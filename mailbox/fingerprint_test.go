@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -122,6 +123,26 @@ func TestFingerprintBadHeader(t *testing.T) {
 		}
 		if !fp.IsZero() {
 			t.Errorf("ReadFingerprint(%q) = %v with an error", msg, fp)
+		}
+	}
+}
+
+// A reader that fails is not a malformed message: the cause comes through
+// for errors.Is, and the message is not called invalid (a caller could
+// otherwise take a disk or network error for a damaged message).
+func TestFingerprintReadError(t *testing.T) {
+	boom := errors.New("boom")
+	for name, r := range map[string]func() *strings.Reader{
+		"at once":        func() *strings.Reader { return strings.NewReader("") },
+		"mid-header":     func() *strings.Reader { return strings.NewReader("Subject: a\r\nFrom: b") },
+		"after a header": func() *strings.Reader { return strings.NewReader("Subject: a\r\n") },
+	} {
+		_, err := ReadFingerprint(io.MultiReader(r(), iotest.ErrReader(boom)), 10)
+		if !errors.Is(err, boom) {
+			t.Errorf("%s: ReadFingerprint = %v, want it to wrap the reader's error", name, err)
+		}
+		if errors.Is(err, ErrInvalidMessage) {
+			t.Errorf("%s: ReadFingerprint = %v, a read error taken for an invalid message", name, err)
 		}
 	}
 }
