@@ -423,3 +423,17 @@ func FuzzParseFlags(f *testing.F) {
 		}
 	})
 }
+
+// RFC 9051 §9: a flag is "\" and an atom, and atoms are ASCII. Unicode case
+// folding must not turn another spelling into a system flag ("ſ", U+017F
+// LATIN SMALL LETTER LONG S, folds to "s").
+func TestParseFlagASCIIOnly(t *testing.T) {
+	for _, in := range []string{`\ſeen`, `\Anſwered`, `\Seen` + "\u200b", `\Recent` + "\u0301"} {
+		if got, err := ParseFlag(in); !errors.Is(err, ErrInvalidFlag) {
+			t.Errorf("ParseFlag(%q) = %q, %v; want ErrInvalidFlag", in, got, err)
+		}
+	}
+	if _, err := NewFlags(`\ſeen`); !errors.Is(err, ErrInvalidFlag) {
+		t.Errorf("NewFlags(`\\ſeen`) = %v, want ErrInvalidFlag", err)
+	}
+}
