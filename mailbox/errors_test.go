@@ -118,3 +118,25 @@ func TestLiterals(t *testing.T) {
 		t.Errorf("NewLiteral read %q", b)
 	}
 }
+
+// A mailbox name that is not plain printable text is quoted in an error,
+// so that a C1 control, a line separator or invalid UTF-8 (from a name a
+// store refused, say) cannot break or forge a log line.
+func TestErrorQuotesUnprintableNames(t *testing.T) {
+	tests := []struct {
+		name, want string
+	}{
+		{"a\u0085b", `"a\u0085b"`},     // NEXT LINE, a C1 control
+		{"a\u2028b", `"a\u2028b"`},     // LINE SEPARATOR
+		{"a\u200bb", `"a\u200bb"`},     // ZERO WIDTH SPACE
+		{"a\xffb", `"a\xffb"`},         // invalid UTF-8
+		{"Été/Ünïcødé", "Été/Ünïcødé"}, // printable: bare
+		{"a\u00a0b", `"a\u00a0b"`},     // NO-BREAK SPACE reads as a space
+	}
+	for _, tc := range tests {
+		err := &Error{Op: "create", Mailbox: tc.name, Err: ErrInvalidName}
+		if want := "mailbox: create mailbox " + tc.want + ": invalid mailbox name"; err.Error() != want {
+			t.Errorf("Error() = %q, want %q", err.Error(), want)
+		}
+	}
+}
