@@ -285,6 +285,57 @@ func TestHasherAnySplit(t *testing.T) {
 	}
 }
 
+// randLines returns a message of lines of any length up to past the
+// Hasher's buffer, each ended by LF, CRLF, a bare CR or nothing.
+func randLines(r *rand.Rand, lines int) []byte {
+	var msg []byte
+	for range lines {
+		n := r.IntN(700)
+		if r.IntN(2) == 0 {
+			n = r.IntN(80)
+		}
+		for range n {
+			msg = append(msg, 'a'+byte(r.IntN(26)))
+		}
+		msg = append(msg, []string{"\n", "\n", "\r\n", "\r", ""}[r.IntN(5)]...)
+	}
+	return msg
+}
+
+// TestHasherLongRuns: messages with short and long lines, written in
+// pieces of up to a few KB, so that runs fill, overflow and bypass the
+// Hasher's buffer at every offset.
+func TestHasherLongRuns(t *testing.T) {
+	r := newRand(t)
+	for i := range 400 {
+		msg := randLines(r, 1+r.IntN(40))
+		want := refEmailID(msg)
+		h := NewHasher()
+		for p := msg; len(p) > 0; {
+			n := min(len(p), 1+r.IntN(3000))
+			h.Write(p[:n])
+			p = p[n:]
+		}
+		if got := h.Sum(); got != want {
+			t.Fatalf("case %d (%d bytes): EmailID %v, want %v", i, len(msg), got.Short(), want.Short())
+		}
+		if h.NormalizedSize() != int64(len(refNormalize(msg))) {
+			t.Fatalf("case %d: NormalizedSize %d, want %d", i, h.NormalizedSize(), len(refNormalize(msg)))
+		}
+	}
+	// Lines of every length around the buffer's size, all LF.
+	for n := hasherBufSize - 3; n <= hasherBufSize+3; n++ {
+		for _, half := range []int{hasherBufSize/2 - 1, hasherBufSize / 2} {
+			line := append(bytes.Repeat([]byte("x"), n), '\n')
+			short := append(bytes.Repeat([]byte("y"), half), '\n')
+			msg := bytes.Join([][]byte{short, line, short, short, line, line, short}, nil)
+			if got, want := EmailIDOf(msg), refEmailID(msg); got != want {
+				t.Errorf("lines of %d and %d bytes: EmailID %v, want %v", n, half, got.Short(), want.Short())
+			}
+		}
+	}
+}
+
 func TestComputeEmailIDReadError(t *testing.T) {
 	boom := errors.New("boom")
 	r := io.MultiReader(strings.NewReader("abc\n"), iotest.ErrReader(boom))
