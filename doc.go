@@ -23,22 +23,23 @@
 //
 // # Packages
 //
-// Imports point down this list, never up:
+// Each package imports only packages listed above it:
 //
 //   - [github.com/mailrepl/mailrepl/uid]: UIDs, UIDVALIDITY values, sets of
 //     UIDs written in IMAP sequence-set syntax ("1:4,7,9:*") and maps that
 //     pair the UIDs of two mailboxes. It imports nothing of ours.
 //   - [github.com/mailrepl/mailrepl/mailbox]: what is replicated between.
-//     A [github.com/mailrepl/mailrepl/mailbox.Store] is one user's
-//     mailboxes; its Reader half is all a source or a backup must offer,
-//     its Writer half what a target must also do. Listings stream message
+//     Its central interface is
+//     [github.com/mailrepl/mailrepl/mailbox.Store], one user's mailboxes:
+//     its Reader half is all a source or a backup must offer, its Writer
+//     half what a target must also do. Listings stream message
 //     metadata sorted by UID; bodies stream on demand. Optional
 //     capabilities, found by type assertion, let a store answer "what
 //     changed since modseq N" (ChangeTracker), keep a source's UIDs
 //     (UIDSetter) or make many appends durable at once (Batcher). The
 //     package also defines flags (system flags, keywords, and private flags
 //     such as Maildir's "passed" that IMAP cannot name), mailbox names, the
-//     sentinel errors and the [github.com/mailrepl/mailrepl/mailbox.EmailID].
+//     sentinel errors and the EmailID.
 //   - Backends live below mailbox: mailbox/memstore keeps mailboxes in
 //     memory (the reference every other package tests against),
 //     mailbox/maildir works on Maildir++ trees as Dovecot writes them.
