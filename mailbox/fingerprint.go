@@ -33,7 +33,11 @@ var fingerprintFields = []string{"Message-Id", "Date", "From", "Subject"}
 // with CRLF endings agree. Field values are unfolded and trimmed; a missing
 // field counts as empty.
 func ReadFingerprint(r io.Reader, size int64) (Fingerprint, error) {
-	hdr, err := textproto.ReadHeader(bufio.NewReader(r))
+	er := &errReader{r: r}
+	hdr, err := textproto.ReadHeader(bufio.NewReader(er))
+	if er.err != nil {
+		return Fingerprint{}, fmt.Errorf("mailbox: fingerprint: read header: %w", er.err)
+	}
 	if err != nil {
 		return Fingerprint{}, fmt.Errorf("%w: header: %v", ErrInvalidMessage, err)
 	}
@@ -50,4 +54,19 @@ func ReadFingerprint(r io.Reader, size int64) (Fingerprint, error) {
 	var fp Fingerprint
 	h.Sum(fp[:0])
 	return fp, nil
+}
+
+// errReader remembers the first error, other than io.EOF, of the reader it
+// wraps, so that a failing reader is told apart from a malformed header.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
