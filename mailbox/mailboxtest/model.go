@@ -84,10 +84,10 @@ type mbox struct {
 	used       uid.UID // the highest UID used in this UIDVALIDITY epoch
 	highest    mailbox.ModSeq
 	subscribed bool
-	msgs       []*mmsg                // ascending UID
-	gone       map[uid.UID]int        // expunged UIDs of this epoch → step
-	maybeGone  map[uid.UID]bool       // UIDs of undone batches
-	snaps      []snap                 // HighestModSeq after past steps
+	msgs       []*mmsg          // ascending UID
+	gone       map[uid.UID]int  // expunged UIDs of this epoch → step
+	maybeGone  map[uid.UID]bool // UIDs of undone batches
+	snaps      []snap           // HighestModSeq after past steps
 }
 
 // snap is a mailbox's HighestModSeq after a step: Changes since h must
