@@ -340,7 +340,7 @@ func (m *model) do() {
 		ops = append(ops, op{8, m.opChanges})
 	}
 	if h.setter {
-		ops = append(ops, op{4, m.opAppendUID}, op{2, m.opSetUIDNext}, op{1, m.opResetUIDs})
+		ops = append(ops, op{4, m.opAppendUID}, op{2, m.opSetUIDNext}, op{2, m.opResetUIDs})
 	}
 	if h.batcher {
 		ops = append(ops, op{3, m.opBatch})

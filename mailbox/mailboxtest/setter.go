@@ -92,7 +92,10 @@ func runUIDSetter(t *testing.T, h *Harness) {
 			e.add("X", 2, newMessage(2)),
 			e.add("X", 3, newMessage(3), "$Tag"),
 			e.add("X", 4, newMessage(4)),
+			e.add("X", 5, newMessage(5)),
 		}
+		// An expunge of the old epoch is not reported in the new one.
+		e.no("Expunge", e.s.Expunge(e.ctx, "X", uid.SetOf(ms[4].uid)))
 		before := e.status("X")
 		v := before.UIDValidity + 1000
 		var m uid.Map
