@@ -42,15 +42,23 @@
 //     Changes in the new epoch reports no expunges;
 //   - Batch: Close before Commit undoes the batch's appends and their UIDs
 //     are not used again; Append or Commit after the batch ended fails
-//     with ErrClosed;
+//     with ErrClosed; Batch.AppendUID fails with ErrNotSupported when the
+//     store is no UIDSetter;
 //   - a cancelled context ends a listing, and a closed store one, before
 //     its next message, with an error wrapping the context's error or
 //     ErrClosed; after Close every method, Close included, fails with
 //     ErrClosed.
 //
+// Last, a randomized model test applies a seeded random sequence of every
+// operation to the store and to a small model of the contract kept by the
+// test, and compares them after each step; a failure prints the seed and
+// the last operations.
+//
 // The suite uses at most six distinct keywords per mailbox, messages of at
-// most 3 MB and mailbox names of letters, digits, spaces and non-ASCII
-// letters, so that a store with the limits of Maildir or IMAP can pass.
+// most 3 MB, and mailbox names of letters, digits, spaces, '-' and
+// non-ASCII letters, so that a store with the limits of Maildir or IMAP
+// can pass. Only Names/Accepted tries other punctuation ("...x", "a+b");
+// it skips the names listed in [Harness.BadNames].
 package mailboxtest
 
 import (
@@ -165,7 +173,13 @@ func newEnv(t *testing.T, h *Harness) *env {
 	if e.s == nil {
 		t.Fatal("Harness.New returned nil")
 	}
-	t.Cleanup(func() { e.s.Close() }) // the current store; Reopen closed the earlier ones
+	t.Cleanup(func() {
+		// The current store; Reopen closed the earlier ones, and the test
+		// may have closed this one.
+		if err := e.s.Close(); err != nil && !errors.Is(err, mailbox.ErrClosed) {
+			t.Errorf("Close: %v", err)
+		}
+	})
 	return e
 }
 
