@@ -154,8 +154,8 @@ func TestRealMailEmailID(t *testing.T) {
 // TestRealMailFingerprint: ReadFingerprint gives the LF and the CRLF form
 // of every real message one Fingerprint (with the CRLF size), or fails on
 // both with ErrInvalidMessage. The spamassassin files start with an mbox
-// "From " line, which is no header field; without it (as a Maildir
-// delivery stores them) they must all have a Fingerprint.
+// "From " line, which is no header field: with it and without it (as a
+// Maildir delivery stores them) they must all have one Fingerprint.
 func TestRealMailFingerprint(t *testing.T) {
 	var ok, invalid, mboxOK int
 	for _, m := range realMail(t) {
@@ -185,6 +185,9 @@ func TestRealMailFingerprint(t *testing.T) {
 			continue
 		}
 		mboxOK++
+		if errA != nil || a != fp {
+			t.Errorf("%s: the mbox From line changed the Fingerprint (%v)", m.path, errA)
+		}
 		if !strings.HasSuffix(m.path, ".eml") {
 			continue
 		}

@@ -114,7 +114,7 @@ func TestFingerprintBadHeader(t *testing.T) {
 	for _, msg := range []string{
 		"no colon here\r\n\r\nbody",
 		" starts with a continuation\r\n\r\nbody",
-		"From mbox-line Mon Jan  1 00:00:00 2024\nSubject: x\n\n",
+		"From mbox-line Mon Jan  1 00:00:00 2024\nbroken\n\n",
 		"Subject: ok\r\nbroken line\r\n\r\n",
 	} {
 		fp, err := ReadFingerprint(strings.NewReader(msg), 10)
@@ -144,5 +144,23 @@ func TestFingerprintReadError(t *testing.T) {
 		if errors.Is(err, ErrInvalidMessage) {
 			t.Errorf("%s: ReadFingerprint = %v, a read error taken for an invalid message", name, err)
 		}
+	}
+}
+
+func TestReadFingerprintMboxFromLine(t *testing.T) {
+	msg := "Message-ID: <x@y>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nFrom: a@b\nSubject: hi\n\nbody\n"
+	plain, err := ReadFingerprint(strings.NewReader(msg), 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withFrom, err := ReadFingerprint(strings.NewReader("From a@b Mon Jan  1 00:00:00 2024\n"+msg), 99)
+	if err != nil {
+		t.Fatalf("ReadFingerprint with an mbox From line: %v", err)
+	}
+	if plain != withFrom {
+		t.Errorf("an mbox From line changed the fingerprint")
+	}
+	if _, err := ReadFingerprint(strings.NewReader("From a@b"), 8); !errors.Is(err, ErrInvalidMessage) {
+		t.Errorf("a lone From line: %v, want ErrInvalidMessage", err)
 	}
 }

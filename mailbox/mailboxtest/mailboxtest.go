@@ -36,10 +36,12 @@
 //     after Reopen it may answer ErrChangesUnavailable instead;
 //   - UIDSetter: AppendUID(uid.Max) fails with ErrUIDOrder (there would be
 //     no UIDNEXT); Append when UIDNEXT is uid.Max fails and stores nothing;
-//     ResetUIDs with UIDVALIDITY 0 or the current one fails with
-//     ErrNotAllowed; after ResetUIDs, UIDNEXT is one above the highest
-//     target UID of the map (pairs whose source is missing included) and
-//     Changes in the new epoch reports no expunges;
+//     ResetUIDs with UIDVALIDITY 0 fails with ErrNotAllowed; to the
+//     current UIDVALIDITY it renumbers (a replica realigned to its
+//     source); after ResetUIDs, UIDNEXT is one above the highest target
+//     UID of the map (pairs whose source is missing included), Changes in
+//     the new epoch reports no expunges, and Changes since a non-zero
+//     modseq from before it fails with ErrChangesUnavailable;
 //   - Batch: Close before Commit undoes the batch's appends and their UIDs
 //     are not used again; Append or Commit after the batch ended fails
 //     with ErrClosed; Batch.AppendUID fails with ErrNotSupported when the

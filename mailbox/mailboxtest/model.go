@@ -742,10 +742,6 @@ func (m *model) opResetUIDs() {
 	}
 	err := us.ResetUIDs(m.e.ctx, name, v, &um)
 	m.logf("ResetUIDs(%q, %d, %d pairs) = %v", name, v, um.Len(), err)
-	if v == b.validity {
-		m.outcome("ResetUIDs to the same UIDVALIDITY", err, name, mailbox.ErrNotAllowed)
-		return
-	}
 	m.outcome("ResetUIDs", err, name)
 	var kept []*mmsg
 	for _, x := range b.msgs {

@@ -130,6 +130,30 @@ func runUIDSetter(t *testing.T, h *Harness) {
 		}
 	})
 
+	t.Run("ResetUIDsSameValidity", func(t *testing.T) {
+		// A replica realigned to its source keeps the UIDVALIDITY it had.
+		e := newEnv(t, h)
+		us, _ := e.setter()
+		a := e.add(mailbox.Inbox, 1, newMessage(1))
+		b := e.add(mailbox.Inbox, 2, newMessage(2))
+		before := e.status(mailbox.Inbox)
+		var m uid.Map
+		e.no("Map.Add", m.Add(a.uid, 8))
+		e.no("Map.Add", m.Add(b.uid, 3))
+		e.no("ResetUIDs", us.ResetUIDs(e.ctx, mailbox.Inbox, before.UIDValidity, &m))
+		after := e.status(mailbox.Inbox)
+		if after.UIDValidity != before.UIDValidity || after.UIDNext != 9 {
+			t.Fatalf("after ResetUIDs to the same UIDVALIDITY, INBOX is %+v; want UIDVALIDITY %d, UIDNEXT 9", after, before.UIDValidity)
+		}
+		a.uid, b.uid = 8, 3
+		e.expect(mailbox.Inbox, b, a)
+		if c, ok := e.tracker(); ok && before.HighestModSeq > 0 {
+			_, err := firstErr(t, "Changes", c.Changes(e.ctx, mailbox.Inbox, before.UIDValidity, before.HighestModSeq))
+			e.wantErr("Changes since a modseq from before the renumbering", err, mailbox.ErrChangesUnavailable, mailbox.Inbox)
+			e.wantChanges(mailbox.Inbox, 0, change{uid: 3}, change{uid: 8})
+		}
+	})
+
 	t.Run("ResetUIDsErrors", func(t *testing.T) {
 		e := newEnv(t, h)
 		us, _ := e.setter()
@@ -137,12 +161,10 @@ func runUIDSetter(t *testing.T, h *Harness) {
 		before := e.status(mailbox.Inbox)
 		var m uid.Map
 		e.no("Map.Add", m.Add(a.uid, 7))
-		for _, v := range []uid.Validity{before.UIDValidity, 0} {
-			err := us.ResetUIDs(e.ctx, mailbox.Inbox, v, &m)
-			e.wantErr(fmt.Sprintf("ResetUIDs(%d)", v), err, mailbox.ErrNotAllowed, mailbox.Inbox)
-		}
+		err := us.ResetUIDs(e.ctx, mailbox.Inbox, 0, &m)
+		e.wantErr("ResetUIDs(0)", err, mailbox.ErrNotAllowed, mailbox.Inbox)
 		e.no("Map.Add", m.Add(a.uid+1, uid.Max))
-		err := us.ResetUIDs(e.ctx, mailbox.Inbox, before.UIDValidity+1, &m)
+		err = us.ResetUIDs(e.ctx, mailbox.Inbox, before.UIDValidity+1, &m)
 		e.wantErr("ResetUIDs to uid.Max", err, mailbox.ErrUIDOrder, mailbox.Inbox)
 		if st := e.status(mailbox.Inbox); st != before {
 			t.Fatalf("after failed ResetUIDs, INBOX is %+v, want %+v", st, before)

@@ -111,6 +111,7 @@ type box struct {
 	subscribed bool
 	msgs       []message    // ascending UID
 	expunged   []expungeRun // ascending modseq; emptied by ResetUIDs
+	resetAt    mailbox.ModSeq // modseq of the last ResetUIDs: history before it is gone
 	gone       bool         // deleted, or the store closed
 }
 

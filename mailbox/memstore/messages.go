@@ -211,8 +211,10 @@ func (s *Store) SetUIDNext(ctx context.Context, name string, next uid.UID) error
 	return nil
 }
 
-// ResetUIDs starts the UIDVALIDITY epoch v. Each kept message takes a new
-// modseq; the record of expunges is dropped with the old epoch.
+// ResetUIDs starts the UIDVALIDITY epoch v (which may be the current one).
+// Each kept message takes a new modseq; the record of expunges is dropped
+// with the old numbering, so Changes since an earlier modseq (but 0) fails
+// with ErrChangesUnavailable.
 func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *uid.Map) error {
 	const op = "reset UIDs"
 	b, err := s.open(ctx, op, name)
@@ -223,8 +225,6 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 	switch {
 	case v == 0:
 		return s.errorf(op, name, 0, fmt.Errorf("%w: UIDVALIDITY 0", mailbox.ErrNotAllowed))
-	case v == b.validity:
-		return s.errorf(op, name, 0, fmt.Errorf("%w: UIDVALIDITY is %d already", mailbox.ErrNotAllowed, v))
 	}
 	if m == nil {
 		m = new(uid.Map)
@@ -250,6 +250,11 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 	slices.SortFunc(kept, func(a, b message) int { return cmpUID(a.UID, b.UID) })
 	b.msgs = kept
 	b.expunged = nil
+	if v == b.validity {
+		// Same UIDVALIDITY, other UIDs: a modseq from before cannot say
+		// what changed since.
+		b.resetAt = b.modseq
+	}
 	b.validity = v
 	b.uidNext = next
 	s.mu.lastValidity = max(s.mu.lastValidity, v)
