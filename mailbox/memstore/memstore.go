@@ -109,10 +109,10 @@ type box struct {
 	uidNext    uid.UID
 	modseq     mailbox.ModSeq // the highest modseq given
 	subscribed bool
-	msgs       []message    // ascending UID
-	expunged   []expungeRun // ascending modseq; emptied by ResetUIDs
+	msgs       []message      // ascending UID
+	expunged   []expungeRun   // ascending modseq; emptied by ResetUIDs
 	resetAt    mailbox.ModSeq // modseq of the last ResetUIDs: history before it is gone
-	gone       bool         // deleted, or the store closed
+	gone       bool           // deleted, or the store closed
 }
 
 // message is one stored message. body is never changed once stored, so it
