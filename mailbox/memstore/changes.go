@@ -13,8 +13,8 @@ import (
 
 // Changes yields the messages whose modseq is above since and the UIDs
 // expunged after since, in ascending UID order. A Store remembers every
-// expunge of the current UIDVALIDITY epoch, so it never answers
-// [mailbox.ErrChangesUnavailable]. An expunged UID comes with the modseq
+// expunge since the last renumbering (ResetUIDs), and answers
+// [mailbox.ErrChangesUnavailable] only for a modseq from before it. An expunged UID comes with the modseq
 // of its expunge.
 func (s *Store) Changes(ctx context.Context, name string, validity uid.Validity, since mailbox.ModSeq) iter.Seq2[mailbox.Change, error] {
 	const op = "changes"
@@ -30,7 +30,7 @@ func (s *Store) Changes(ctx context.Context, name string, validity uid.Validity,
 			yield(mailbox.Change{}, s.errorf(op, name, 0, fmt.Errorf("%w: UIDVALIDITY is %d, not %d", mailbox.ErrUIDValidityChanged, v, validity)))
 			return
 		}
-		if since < b.resetAt {
+		if since != 0 && since < b.resetAt {
 			s.mu.Unlock()
 			yield(mailbox.Change{}, s.errorf(op, name, 0, fmt.Errorf("%w: UIDs renumbered at modseq %d", mailbox.ErrChangesUnavailable, b.resetAt)))
 			return

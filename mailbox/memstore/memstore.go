@@ -109,10 +109,10 @@ type box struct {
 	uidNext    uid.UID
 	modseq     mailbox.ModSeq // the highest modseq given
 	subscribed bool
-	msgs       []message    // ascending UID
-	expunged   []expungeRun // ascending modseq; emptied by ResetUIDs
+	msgs       []message      // ascending UID
+	expunged   []expungeRun   // ascending modseq; emptied by ResetUIDs
 	resetAt    mailbox.ModSeq // modseq of the last ResetUIDs: history before it is gone
-	gone       bool         // deleted, or the store closed
+	gone       bool           // deleted, or the store closed
 }
 
 // message is one stored message. body is never changed once stored, so it
@@ -129,7 +129,7 @@ type expungeRun struct {
 	uids   uid.Set
 }
 
-func (b *box) info() mailbox.Info {
+func (b *box) infoLocked() mailbox.Info {
 	return mailbox.Info{
 		Name:          b.name,
 		ID:            b.id,
@@ -140,8 +140,8 @@ func (b *box) info() mailbox.Info {
 	}
 }
 
-// search returns the index of the first message whose UID is at least u.
-func (b *box) search(u uid.UID) int {
+// searchLocked returns the index of the first message whose UID is at least u.
+func (b *box) searchLocked(u uid.UID) int {
 	i, _ := slices.BinarySearchFunc(b.msgs, u, func(m message, u uid.UID) int {
 		return cmpUID(m.UID, u)
 	})
@@ -283,7 +283,7 @@ func (s *Store) Mailboxes(ctx context.Context) ([]mailbox.Info, error) {
 	defer s.mu.Unlock()
 	infos := make([]mailbox.Info, 0, len(s.mu.boxes))
 	for _, b := range s.mu.boxes {
-		infos = append(infos, b.info())
+		infos = append(infos, b.infoLocked())
 	}
 	slices.SortFunc(infos, func(a, b mailbox.Info) int { return strings.Compare(a.Name, b.Name) })
 	return infos, nil
@@ -296,7 +296,7 @@ func (s *Store) Status(ctx context.Context, name string) (mailbox.Info, error) {
 		return mailbox.Info{}, err
 	}
 	defer s.mu.Unlock()
-	return b.info(), nil
+	return b.infoLocked(), nil
 }
 
 // Create makes a new, empty mailbox.
@@ -317,7 +317,7 @@ func (s *Store) Create(ctx context.Context, name string) (mailbox.Info, error) {
 	if err != nil {
 		return mailbox.Info{}, s.errorf(op, name, 0, err)
 	}
-	return b.info(), nil
+	return b.infoLocked(), nil
 }
 
 // Rename renames a mailbox and every mailbox below it, keeping their IDs,

@@ -213,8 +213,8 @@ func (s *Store) SetUIDNext(ctx context.Context, name string, next uid.UID) error
 
 // ResetUIDs starts the UIDVALIDITY epoch v (which may be the current one).
 // Each kept message takes a new modseq; the record of expunges is dropped
-// with the old numbering, so Changes since an older modseq fails with
-// ErrChangesUnavailable.
+// with the old numbering, so Changes since an earlier modseq (but 0) fails
+// with ErrChangesUnavailable.
 func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *uid.Map) error {
 	const op = "reset UIDs"
 	b, err := s.open(ctx, op, name)
@@ -250,7 +250,11 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 	slices.SortFunc(kept, func(a, b message) int { return cmpUID(a.UID, b.UID) })
 	b.msgs = kept
 	b.expunged = nil
-	b.resetAt = b.modseq
+	if v == b.validity {
+		// Same UIDVALIDITY, other UIDs: a modseq from before cannot say
+		// what changed since.
+		b.resetAt = b.modseq
+	}
 	b.validity = v
 	b.uidNext = next
 	s.mu.lastValidity = max(s.mu.lastValidity, v)
@@ -272,7 +276,7 @@ func (s *Store) StoreFlags(ctx context.Context, name string, set uid.Set, op mai
 	}
 	defer s.mu.Unlock()
 	changed := false
-	for i := range b.inSet(set) {
+	for i := range b.inSetLocked(set) {
 		m := &b.msgs[i]
 		f := op.Apply(m.Flags, flags)
 		if f.Equal(m.Flags) {
@@ -304,7 +308,7 @@ func (s *Store) Expunge(ctx context.Context, name string, set uid.Set) error {
 func (b *box) expungeLocked(set uid.Set) {
 	var gone []uid.Range
 	drop := make([]bool, len(b.msgs))
-	for i := range b.inSet(set) {
+	for i := range b.inSetLocked(set) {
 		drop[i] = true
 		u := b.msgs[i].UID
 		if n := len(gone); n > 0 && gone[n-1].Stop+1 == u {
@@ -328,12 +332,12 @@ func (b *box) expungeLocked(set uid.Set) {
 	b.expunged = append(b.expunged, expungeRun{modseq: b.modseq, uids: uid.NewSet(gone...)})
 }
 
-// inSet yields the indexes of the messages whose UIDs are in set, in
+// inSetLocked yields the indexes of the messages whose UIDs are in set, in
 // ascending order. The caller holds the lock and changes no UID meanwhile.
-func (b *box) inSet(set uid.Set) iter.Seq[int] {
+func (b *box) inSetLocked(set uid.Set) iter.Seq[int] {
 	return func(yield func(int) bool) {
 		for _, r := range set {
-			for i := b.search(r.Start); i < len(b.msgs) && b.msgs[i].UID <= r.Stop; i++ {
+			for i := b.searchLocked(r.Start); i < len(b.msgs) && b.msgs[i].UID <= r.Stop; i++ {
 				if !yield(i) {
 					return
 				}
@@ -353,7 +357,7 @@ func (b *box) scanLocked(out []mailbox.Message, from uid.UID, set uid.Set, keep 
 		}
 		return 1
 	})
-	i := b.search(from)
+	i := b.searchLocked(from)
 	for looked := 0; i < len(b.msgs) && r < len(set); {
 		m := &b.msgs[i]
 		switch {
@@ -361,7 +365,7 @@ func (b *box) scanLocked(out []mailbox.Message, from uid.UID, set uid.Set, keep 
 			r++
 			continue
 		case m.UID < set[r].Start:
-			i = b.search(set[r].Start)
+			i = b.searchLocked(set[r].Start)
 			continue
 		}
 		if keep == nil || keep(m) {
@@ -452,7 +456,7 @@ func (s *Store) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	i := b.search(u)
+	i := b.searchLocked(u)
 	if i == len(b.msgs) || b.msgs[i].UID != u {
 		return nil, s.errorf(op, name, u, mailbox.ErrNotFound)
 	}
