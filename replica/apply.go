@@ -288,10 +288,8 @@ func (a *applier) messageFailure(op Op, err error) bool {
 func (a *applier) copyOne(ctx context.Context, w mailbox.Writer, batch mailbox.Batch, op Op) (uid.UID, mailbox.EmailID, int64, error) {
 	m := a.m
 	o := &m.s.opt
-	if o.Limiter != nil {
-		if err := o.Limiter.Wait(ctx, 1, op.Msg.Size); err != nil {
-			return 0, mailbox.EmailID{}, 0, err
-		}
+	if err := m.wait(ctx, 1, op.Msg.Size); err != nil {
+		return 0, mailbox.EmailID{}, 0, err
 	}
 	from := m.info(op.From)
 	if op.Msg.Size == 0 {
@@ -516,6 +514,9 @@ func (m *mboxSync) finishMove(ctx context.Context, in Intent, msg mailbox.Messag
 		us, ok := w.(mailbox.UIDSetter)
 		if !ok {
 			return fmt.Errorf("%s cannot set UIDs: %w", side, mailbox.ErrNotSupported)
+		}
+		if err := m.wait(ctx, 1, src.Size); err != nil {
+			return err
 		}
 		rc, err := m.s.reader(from).Open(ctx, m.info(from).Name, fromUID)
 		if err != nil {
@@ -813,6 +814,9 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 // copyBack copies a target message to the source with a UID no client of
 // either side has seen, and returns that UID.
 func (m *mboxSync) copyBack(ctx context.Context, w mailbox.Writer, us mailbox.UIDSetter, canSet bool, msg mailbox.Message, next uid.UID) (uid.UID, error) {
+	if err := m.wait(ctx, 1, msg.Size); err != nil {
+		return 0, err
+	}
 	rc, err := m.s.dst.Open(ctx, m.dst.Name, msg.UID)
 	if err != nil {
 		return 0, err
@@ -832,4 +836,13 @@ func (m *mboxSync) copyBack(ctx context.Context, w mailbox.Writer, us mailbox.UI
 func (m *mboxSync) tombstoned(ctx context.Context, id mailbox.EmailID) bool {
 	ok, err := m.s.opt.State.Tombstoned(ctx, m.s.opt.User, m.src.ID, id)
 	return err == nil && ok
+}
+
+// wait waits on the limiter, if any, before moving msgs messages of bytes
+// bytes.
+func (m *mboxSync) wait(ctx context.Context, msgs int, bytes int64) error {
+	if m.s.opt.Limiter == nil {
+		return nil
+	}
+	return m.s.opt.Limiter.Wait(ctx, msgs, bytes)
 }

@@ -26,11 +26,18 @@ var errKilled = errors.New("killed")
 // `at` the process "dies": that operation and every later one fail.
 type world struct {
 	n, at atomic.Int64
+	// spy, if set, sees every operation (kind, mailbox, UID) and may fail it.
+	spy func(op, mbox string, u uid.UID) error
+	// body, if set, may replace the body a read returns.
+	body func(mbox string, u uid.UID, rc io.ReadCloser) io.ReadCloser
 }
 
-func (w *world) tick() error {
+func (w *world) tick(op, mbox string, u uid.UID) error {
 	if n := w.n.Add(1); w.at.Load() > 0 && n >= w.at.Load() {
 		return errKilled
+	}
+	if w.spy != nil {
+		return w.spy(op, mbox, u)
 	}
 	return nil
 }
@@ -43,28 +50,34 @@ type faultStore struct {
 }
 
 func (f *faultStore) Mailboxes(ctx context.Context) ([]mailbox.Info, error) {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("mailboxes", "", 0); err != nil {
 		return nil, err
 	}
 	return f.s.Mailboxes(ctx)
 }
 func (f *faultStore) Status(ctx context.Context, name string) (mailbox.Info, error) {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("status", name, 0); err != nil {
 		return mailbox.Info{}, err
 	}
 	return f.s.Status(ctx, name)
 }
 func (f *faultStore) Messages(ctx context.Context, name string, set uid.Set) iter.Seq2[mailbox.Message, error] {
-	return faultSeq(f.w, f.s.Messages(ctx, name, set))
+	if err := f.w.tick("messages", name, 0); err != nil {
+		return func(yield func(mailbox.Message, error) bool) { yield(mailbox.Message{}, err) }
+	}
+	return faultSeq(f.w, name, f.s.Messages(ctx, name, set))
 }
 func (f *faultStore) Changes(ctx context.Context, name string, v uid.Validity, since mailbox.ModSeq) iter.Seq2[mailbox.Change, error] {
-	return faultSeq(f.w, f.s.(mailbox.ChangeTracker).Changes(ctx, name, v, since))
+	if err := f.w.tick("changes", name, 0); err != nil {
+		return func(yield func(mailbox.Change, error) bool) { yield(mailbox.Change{}, err) }
+	}
+	return faultSeq(f.w, name, f.s.(mailbox.ChangeTracker).Changes(ctx, name, v, since))
 }
 
-func faultSeq[T any](w *world, seq iter.Seq2[T, error]) iter.Seq2[T, error] {
+func faultSeq[T any](w *world, name string, seq iter.Seq2[T, error]) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		for v, err := range seq {
-			if e := w.tick(); e != nil {
+			if e := w.tick("next", name, 0); e != nil {
 				var zero T
 				yield(zero, e)
 				return
@@ -77,67 +90,71 @@ func faultSeq[T any](w *world, seq iter.Seq2[T, error]) iter.Seq2[T, error] {
 }
 
 func (f *faultStore) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser, error) {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("open", name, u); err != nil {
 		return nil, err
 	}
-	return f.s.Open(ctx, name, u)
+	rc, err := f.s.Open(ctx, name, u)
+	if err == nil && f.w.body != nil {
+		rc = f.w.body(name, u, rc)
+	}
+	return rc, err
 }
 func (f *faultStore) Create(ctx context.Context, name string) (mailbox.Info, error) {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("create", name, 0); err != nil {
 		return mailbox.Info{}, err
 	}
 	return f.s.Create(ctx, name)
 }
 func (f *faultStore) Rename(ctx context.Context, o, n string) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("rename", o, 0); err != nil {
 		return err
 	}
 	return f.s.Rename(ctx, o, n)
 }
 func (f *faultStore) Delete(ctx context.Context, name string) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("delete", name, 0); err != nil {
 		return err
 	}
 	return f.s.Delete(ctx, name)
 }
 func (f *faultStore) Subscribe(ctx context.Context, name string, on bool) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("subscribe", name, 0); err != nil {
 		return err
 	}
 	return f.s.Subscribe(ctx, name, on)
 }
 func (f *faultStore) Append(ctx context.Context, name string, lit mailbox.Literal, meta mailbox.AppendMeta) (uid.UID, error) {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("append", name, 0); err != nil {
 		return 0, err
 	}
 	return f.s.Append(ctx, name, lit, meta)
 }
 func (f *faultStore) AppendUID(ctx context.Context, name string, u uid.UID, lit mailbox.Literal, meta mailbox.AppendMeta) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("append", name, u); err != nil {
 		return err
 	}
 	return f.s.(mailbox.UIDSetter).AppendUID(ctx, name, u, lit, meta)
 }
 func (f *faultStore) SetUIDNext(ctx context.Context, name string, next uid.UID) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("setuidnext", name, 0); err != nil {
 		return err
 	}
 	return f.s.(mailbox.UIDSetter).SetUIDNext(ctx, name, next)
 }
 func (f *faultStore) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *uid.Map) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("resetuids", name, 0); err != nil {
 		return err
 	}
 	return f.s.(mailbox.UIDSetter).ResetUIDs(ctx, name, v, m)
 }
 func (f *faultStore) StoreFlags(ctx context.Context, name string, set uid.Set, op mailbox.FlagOp, fl mailbox.Flags) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("flags", name, 0); err != nil {
 		return err
 	}
 	return f.s.StoreFlags(ctx, name, set, op, fl)
 }
 func (f *faultStore) Expunge(ctx context.Context, name string, set uid.Set) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("expunge", name, 0); err != nil {
 		return err
 	}
 	return f.s.Expunge(ctx, name, set)
@@ -145,7 +162,7 @@ func (f *faultStore) Expunge(ctx context.Context, name string, set uid.Set) erro
 func (f *faultStore) Close() error { return f.s.Close() }
 
 func (f *faultStore) Batch(ctx context.Context, name string) (mailbox.Batch, error) {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("batch", name, 0); err != nil {
 		return nil, err
 	}
 	b, err := f.s.(mailbox.Batcher).Batch(ctx, name)
@@ -161,19 +178,19 @@ type faultBatch struct {
 }
 
 func (f *faultBatch) Append(ctx context.Context, lit mailbox.Literal, meta mailbox.AppendMeta) (uid.UID, error) {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("append", "", 0); err != nil {
 		return 0, err
 	}
 	return f.b.Append(ctx, lit, meta)
 }
 func (f *faultBatch) AppendUID(ctx context.Context, u uid.UID, lit mailbox.Literal, meta mailbox.AppendMeta) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("append", "", u); err != nil {
 		return err
 	}
 	return f.b.AppendUID(ctx, u, lit, meta)
 }
 func (f *faultBatch) Commit(ctx context.Context) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("commit", "", 0); err != nil {
 		return err
 	}
 	return f.b.Commit(ctx)
@@ -202,7 +219,7 @@ type faultStateBatch struct {
 }
 
 func (f faultStateBatch) Commit(ctx context.Context) error {
-	if err := f.w.tick(); err != nil {
+	if err := f.w.tick("state", "", 0); err != nil {
 		return err
 	}
 	return f.StateBatch.Commit(ctx)

@@ -446,7 +446,13 @@ func (m *mboxSync) listing(ctx context.Context, side Side, h *Header) Listing {
 	if info.ID == "" {
 		return Listing{Seq: emptySeq[mailbox.Change]()}
 	}
-	full := FullListing(m.s.reader(side).Messages(ctx, info.Name, uid.All))
+	full := FullListing(func(yield func(mailbox.Message, error) bool) {
+		for msg, err := range m.s.reader(side).Messages(ctx, info.Name, uid.All) {
+			if !yield(msg, err) {
+				return
+			}
+		}
+	})
 	ct, ok := m.s.reader(side).(mailbox.ChangeTracker)
 	if !ok || h == nil || !h.Complete {
 		return full
@@ -523,10 +529,8 @@ func (m *mboxSync) resolve(ctx context.Context, side Side, msg mailbox.Message, 
 	if !idn.EmailID.IsZero() && !fp {
 		return idn, nil
 	}
-	if o.Limiter != nil {
-		if err := o.Limiter.Wait(ctx, 0, msg.Size); err != nil {
-			return idn, err
-		}
+	if err := m.wait(ctx, 0, msg.Size); err != nil {
+		return idn, err
 	}
 	rd := m.s.reader(side)
 	rc, err := rd.Open(ctx, info.Name, msg.UID)
