@@ -52,7 +52,7 @@ func Example() {
 		fmt.Printf("target uid %d (%s)\n", m.UID, m.Flags)
 	}
 	// Output:
-	// first sync: 2 copied, 54 bytes
+	// first sync: 2 copied, 46 bytes
 	// second sync: 0 copied, 1 flag change
 	// target uid 1 (\Seen)
 	// target uid 2 (\Flagged \Seen)
