@@ -228,9 +228,10 @@ type planCase struct {
 	state   []Entry
 	src     []mailbox.Change
 	dst     []mailbox.Change
-	uidName [2]map[uid.UID]string // by side: what the listing names each UID
-	names   map[string]string     // EmailID short form -> message name
-	fp      map[string]string     // message name -> the name of its header
+	uidName [2]map[uid.UID]string    // by side: what the listing names each UID
+	names   map[string]string        // EmailID short form -> message name
+	fp      map[string]string        // message name -> the name of its header
+	tombs   map[mailbox.EmailID]bool // tombstoned messages
 	out     []string
 }
 
@@ -254,6 +255,7 @@ func runPlanCase(c *goldenCase) ([]string, error) {
 	p := &planCase{
 		names:   map[string]string{},
 		fp:      map[string]string{},
+		tombs:   map[mailbox.EmailID]bool{},
 		uidName: [2]map[uid.UID]string{{}, {}},
 	}
 	for i, toks := range c.setup {
@@ -275,6 +277,8 @@ func runPlanCase(c *goldenCase) ([]string, error) {
 	p.in.Source.Seq = goldenSeq(p.src)
 	p.in.Target.Seq = goldenSeq(p.dst)
 	p.in.Resolve = p.resolve
+	// As the Syncer does, always give a Tombstoned; it knows those named.
+	p.in.Tombstoned = func(id mailbox.EmailID) bool { return p.tombs[id] }
 	n := 0
 	err := Diff(p.in, func(op Op) error {
 		n++
@@ -405,11 +409,9 @@ func (p *planCase) directive(toks []string) error {
 			p.in.Intents = append(p.in.Intents, Intent{ToSource: f[0] == "source", UID: u, EmailID: p.learn(f[2])})
 		}
 	case "tombstoned":
-		set := map[mailbox.EmailID]bool{}
 		for _, a := range args {
-			set[p.learn(a)] = true
+			p.tombs[p.learn(a)] = true
 		}
-		p.in.Tombstoned = func(id mailbox.EmailID) bool { return set[id] }
 	case "fingerprint":
 		for _, a := range args {
 			f := strings.Split(a, "=")
