@@ -105,7 +105,20 @@ func readScript(path string) (*goldenScript, error) {
 	if err != nil {
 		return nil, err
 	}
-	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	sc, err := parseScript(path, string(data))
+	if err != nil {
+		return nil, err
+	}
+	if got := sc.String(); got != string(data) {
+		// -update would change more than the expected outputs.
+		return nil, fmt.Errorf("%s: the script does not read back as written (a missing final newline?)", path)
+	}
+	return sc, nil
+}
+
+// parseScript parses the text of a script; path names it in errors.
+func parseScript(path, data string) (*goldenScript, error) {
+	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
 	sc := &goldenScript{}
 	var pending []string // head lines of the next case
 	var c *goldenCase
@@ -154,6 +167,92 @@ func readScript(path string) (*goldenScript, error) {
 		names[c.name] = c.line
 	}
 	return sc, nil
+}
+
+func TestGoldenScriptFormat(t *testing.T) {
+	const script = `# header comment
+
+case one
+mode mirror identity
+src next=1
+dst next=1
+----
+nothing to do
+
+# between cases
+case two
+mode sync map
+src next=2 1:a(\Seen $Work)
+dst next=1
+----
+append target <- source uid 1 a ($Work \Seen): new
+  entry 1=? a ($Work \Seen)
+
+# trailing comment
+`
+	sc, err := parseScript("x.txt", script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sc.String(); got != script {
+		t.Errorf("round trip:\n%s\nwant:\n%s", got, script)
+	}
+	if len(sc.cases) != 2 || sc.cases[0].name != "one" || sc.cases[1].line != 11 {
+		t.Fatalf("cases %+v", sc.cases)
+	}
+	for _, c := range sc.cases {
+		got, err := runGoldenCase(c)
+		if err != nil {
+			t.Fatalf("case %q: %v", c.name, err)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("case %q:\n%s", c.name, lineDiff(c.want, got))
+		}
+	}
+	// -update replaces the expected output only.
+	sc.cases[0].want = []string{"changed"}
+	if got, want := sc.String(), strings.Replace(script, "----\nnothing to do\n", "----\nchanged\n", 1); got != want {
+		t.Errorf("rewritten:\n%s\nwant:\n%s", got, want)
+	}
+
+	bad := []struct{ name, script, want string }{
+		{"directive outside a case", "mode mirror identity\n", `x.txt:1: "mode mirror identity" outside a case`},
+		{"no ----", "case a\nmode mirror identity\n", `x.txt:1: case "a" has no "----"`},
+		{"---- outside a case", "----\n", `x.txt:1: "----" outside a case`},
+		{"two cases of one name", "case a\nmode sync map\n----\nx\n\ncase a\nmode sync map\n----\nx\n", `x.txt:6: case "a" already at line 1`},
+		{"unbalanced", "case a\nsrc next=2 1:a(\\Seen\n----\n", `x.txt:2: unbalanced parenthesis or quote`},
+	}
+	for _, tt := range bad {
+		if _, err := parseScript("x.txt", tt.script); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
+		}
+	}
+	badSetup := []struct{ name, setup, want string }{
+		{"no mode", "src next=1\ndst next=1", `no "mode" directive`},
+		{"unknown mode", "mode backup map", `unknown mode "backup"`},
+		{"unknown directive", "mode mirror map\nfrobnicate", "line 3: frobnicate: unknown directive"},
+		{"bad message", "mode mirror map\nsrc next=3 1:A", `message "1:A"`},
+		{"no UIDNEXT", "mode mirror map\nsrc 1:a", "next=UIDNEXT is required"},
+		{"UID not below UIDNEXT", "mode mirror map\nsrc next=2 2:a", "UID 2 is not below UIDNEXT 2"},
+		{"unsorted listing", "mode mirror map\nsrc next=5 3:a 2:b", "ascending UID order"},
+		{"unsorted state", "mode mirror map\nstate 3:a 2:b", "ascending source UID order"},
+		{"bad flag", "mode mirror map\nsrc next=2 1:a(\\Bogus)", "not a system flag"},
+		{"expunge in a full listing", "mode mirror map\nsrc next=3 2:expunged", "only a delta listing marks expunges"},
+		{"delta without state", "mode mirror map\nsrc next=3 delta 2:a\ndst next=1", `a delta listing needs a "state" directive`},
+		{"bad intent", "mode mirror map\nintent elsewhere:1:a", `intent "elsewhere:1:a"`},
+		{"bad mailbox", "mailboxes mirror\nsrc INBOX", `mailbox "INBOX": want name@id`},
+		{"bad header", "mailboxes mirror\nheader A@1 B@2", "want: header name@id = name@id"},
+		{"bad deletion", "mailboxes mirror\ndeleted s1", `"s1": want source:ID or target:ID`},
+	}
+	for _, tt := range badSetup {
+		sc, err := parseScript("x.txt", "case a\n"+tt.setup+"\n----\n")
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if _, err := runGoldenCase(sc.cases[0]); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
+		}
+	}
 }
 
 // tokenize splits a directive at blanks, except inside parentheses and
@@ -675,4 +774,74 @@ func lineDiff(want, got []string) string {
 		}
 	}
 	return b.String()
+}
+
+func TestMergeFlags(t *testing.T) {
+	f := func(s string) mailbox.Flags {
+		t.Helper()
+		flags, err := mailbox.ParseFlags(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return flags
+	}
+	type tc struct {
+		name         string
+		base         *string // nil: never agreed
+		s, d         string
+		want         string // exact spelling, as Flags.String prints it
+		wantConflict bool
+	}
+	str := func(s string) *string { return &s }
+	tests := []tc{
+		{name: "no base, equal", s: `\Seen $Work`, d: `\Seen $Work`, want: `$Work \Seen`},
+		{name: "no base, both empty", want: ``},
+		{name: "no base, differ: union", s: `\Seen`, d: `\Flagged $Work`, want: `$Work \Flagged \Seen`, wantConflict: true},
+		{name: "no base, one side empty", s: ``, d: `\Answered %Passed`, want: `%Passed \Answered`, wantConflict: true},
+		{name: "no base, keyword case only: no conflict, source spelling", s: `$Work`, d: `$WORK`, want: `$Work`},
+		{name: "no change", base: str(`\Seen $Work %Passed`), s: `\Seen $Work %Passed`, d: `\Seen $Work %Passed`, want: `$Work %Passed \Seen`},
+		{name: "both changed alike", base: str(``), s: `\Seen \Answered`, d: `\Answered \Seen`, want: `\Answered \Seen`},
+		{name: "both cleared everything", base: str(`\Seen $Work %Passed`), want: ``},
+		{name: "one added, the other removed", base: str(`\Seen`), s: `\Seen \Flagged`, d: ``, want: `\Flagged`},
+		{name: "different keywords added on each side", base: str(`\Seen`), s: `\Seen $Work`, d: `\Seen $Home`, want: `$Home $Work \Seen`},
+		{name: "keyword removed on one side, another added on the other", base: str(`$Todo $Work`), s: `$Work`, d: `$Todo $Work $Done`, want: `$Done $Work`},
+		{name: "keyword case changed on one side only: unchanged", base: str(`$Work`), s: `$work`, d: `$Work`, want: `$work`},
+		{name: "keyword in three spellings", base: str(`$WORK`), s: `$work`, d: `$Work`, want: `$work`},
+		{name: "keyword added in different cases on both sides", base: str(``), s: `$Work`, d: `$WORK`, want: `$Work`},
+		{name: "private flag set on target, keyword on source", base: str(`\Seen`), s: `\Seen $Forwarded`, d: `\Seen %Passed`, want: `$Forwarded %Passed \Seen`},
+		{name: "private flag cleared on source", base: str(`%Passed`), s: ``, d: `%Passed`, want: ``},
+	}
+	// Each flag changed on one side only, both ways, the other flags left
+	// alone: the change wins.
+	for _, fl := range []string{`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`, `$Work`, `%Passed`} {
+		other := `$Other`
+		tests = append(tests,
+			tc{name: fl + " set on source", base: str(other), s: other + " " + fl, d: other, want: f(other + " " + fl).String()},
+			tc{name: fl + " set on target", base: str(other), s: other, d: other + " " + fl, want: f(other + " " + fl).String()},
+			tc{name: fl + " cleared on source", base: str(other + " " + fl), s: other, d: other + " " + fl, want: other},
+			tc{name: fl + " cleared on target", base: str(other + " " + fl), s: other + " " + fl, d: other, want: other},
+		)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var base *mailbox.Flags
+			if tt.base != nil {
+				b := f(*tt.base)
+				base = &b
+			}
+			s, d := f(tt.s), f(tt.d)
+			got, conflict := MergeFlags(base, s, d)
+			if got.String() != tt.want || conflict != tt.wantConflict {
+				b := "nil"
+				if tt.base != nil {
+					b = "(" + *tt.base + ")"
+				}
+				t.Errorf("MergeFlags(%s, (%s), (%s)) = (%s), %v; want (%s), %v", b, tt.s, tt.d, got, conflict, tt.want, tt.wantConflict)
+			}
+			// Merging is symmetric but for the spelling of keywords.
+			if rev, rc := MergeFlags(base, d, s); !rev.Equal(got) || rc != conflict {
+				t.Errorf("MergeFlags with the sides swapped = (%s), %v; want (%s), %v", rev, rc, got, conflict)
+			}
+		})
+	}
 }
