@@ -331,7 +331,7 @@ func goldenFingerprint(name string) mailbox.Fingerprint {
 }
 
 var (
-	msgToken   = regexp.MustCompile(`^(\d+):([a-z][a-z0-9]*)(\?)?(?:\((.*)\))?$`)
+	msgToken   = regexp.MustCompile(`^(\d+):([a-z][a-z0-9]*)([?!])?(?:\((.*)\))?$`)
 	entryToken = regexp.MustCompile(`^(\d+)(?:=(\d+))?:([a-z][a-z0-9]*)(?:\((.*)\))?$`)
 	shortID    = regexp.MustCompile(`\b[0-9a-f]{12}\b`)
 )
@@ -347,7 +347,9 @@ type planCase struct {
 	names   map[string]string        // EmailID short form -> message name
 	fp      map[string]string        // message name -> the name of its header
 	tombs   map[mailbox.EmailID]bool // tombstoned messages
-	out     []string
+	// unreadable: by side, the UIDs whose body cannot be read
+	unreadable [2]map[uid.UID]bool
+	out        []string
 }
 
 func (p *planCase) name(id mailbox.EmailID) string {
@@ -368,10 +370,11 @@ func (p *planCase) learn(name string) mailbox.EmailID {
 
 func runPlanCase(c *goldenCase) ([]string, error) {
 	p := &planCase{
-		names:   map[string]string{},
-		fp:      map[string]string{},
-		tombs:   map[mailbox.EmailID]bool{},
-		uidName: [2]map[uid.UID]string{{}, {}},
+		names:      map[string]string{},
+		fp:         map[string]string{},
+		tombs:      map[mailbox.EmailID]bool{},
+		uidName:    [2]map[uid.UID]string{{}, {}},
+		unreadable: [2]map[uid.UID]bool{{}, {}},
 	}
 	for i, toks := range c.setup {
 		if err := p.directive(toks); err != nil {
@@ -449,6 +452,9 @@ func (p *planCase) resolve(side Side, m mailbox.Message, fingerprint bool) (Iden
 			l += " for its fingerprint"
 		}
 		p.out = append(p.out, l)
+		if p.unreadable[side][m.UID] {
+			return Identity{}, fmt.Errorf("read %s uid %d: %w", side, m.UID, mailbox.ErrCorrupt)
+		}
 	}
 	idn := Identity{EmailID: goldenID(name)}
 	if fingerprint {
@@ -600,7 +606,7 @@ func (p *planCase) listing(side Side, args []string) error {
 		} else {
 			m := msgToken.FindStringSubmatch(a)
 			if m == nil {
-				return fmt.Errorf("message %q: want UID:name[?][(flags)] or UID:expunged", a)
+				return fmt.Errorf("message %q: want UID:name[?|!][(flags)] or UID:expunged", a)
 			}
 			v, err := uid.Parse(m[1])
 			if err != nil {
@@ -616,6 +622,9 @@ func (p *planCase) listing(side Side, args []string) error {
 			}
 			ch.Size = int64(100 + len(m[2]))
 			p.uidName[side][v] = m[2]
+			if m[3] == "!" {
+				p.unreadable[side][v] = true
+			}
 		}
 		if n := len(list); n > 0 && list[n-1].UID >= ch.UID {
 			return fmt.Errorf("%q: a listing is in ascending UID order", a)
