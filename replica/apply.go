@@ -435,7 +435,7 @@ func (a *applier) move(ctx context.Context, op Op) error {
 			return err
 		}
 	}
-	in := Intent{Move: true, ToSource: op.Side == Source, EmailID: op.Msg.EmailID, FromUID: op.FromUID, UID: op.UID}
+	in := Intent{Move: true, ToSource: op.Side == Source, EmailID: op.Msg.EmailID, FromUID: op.FromUID, UID: op.UID, AlsoUID: op.AlsoUID}
 	b := o.State.Begin(o.Pair)
 	b.PutIntent(m.src.ID, in)
 	if err := b.Commit(ctx); err != nil {
@@ -539,8 +539,44 @@ func (m *mboxSync) finishMove(ctx context.Context, in Intent, msg mailbox.Messag
 	if err := w.Expunge(ctx, m.info(origin).Name, uid.SetOf(in.FromUID)); err != nil {
 		return err
 	}
+	if in.AlsoUID != 0 {
+		// The other side's own copy of the message, now at in.UID too.
+		ow, err := m.s.writer(origin.Other())
+		if err != nil {
+			return err
+		}
+		if err := ow.Expunge(ctx, m.info(origin.Other()).Name, uid.SetOf(in.AlsoUID)); err != nil {
+			return err
+		}
+	}
+	// Both copies may carry flags of their own (a message delivered to
+	// both sides): they agree on the union, as unpaired copies do.
+	var copies [2]*mailbox.Message
+	for _, side := range []Side{Source, Target} {
+		c, err := has(side, in.UID)
+		if err != nil {
+			return err
+		}
+		copies[side] = c
+	}
+	flags := msg.Flags
+	if copies[Source] != nil && copies[Target] != nil {
+		flags, _ = MergeFlags(nil, copies[Source].Flags, copies[Target].Flags)
+		for _, side := range []Side{Source, Target} {
+			if copies[side].Flags.Equal(flags) {
+				continue
+			}
+			w, err := m.s.writer(side)
+			if err != nil {
+				return err
+			}
+			if err := w.StoreFlags(ctx, m.info(side).Name, uid.SetOf(in.UID), mailbox.FlagsReplace, flags); err != nil {
+				return err
+			}
+		}
+	}
 	b := o.State.Begin(o.Pair)
-	b.PutEntry(m.src.ID, Entry{Src: in.UID, Dst: in.UID, EmailID: in.EmailID, Flags: msg.Flags})
+	b.PutEntry(m.src.ID, Entry{Src: in.UID, Dst: in.UID, EmailID: in.EmailID, Flags: flags})
 	b.DeleteIntent(m.src.ID, in)
 	return b.Commit(ctx)
 }
@@ -576,19 +612,12 @@ func (m *mboxSync) recoverMoves(ctx context.Context) error {
 // there is first copied to the source (or dropped, by policy). In two-way
 // mode x is the side whose UIDVALIDITY changed; its unmatched messages get
 // new UIDs above both sides' UIDNEXTs and go to the other side next.
-func (m *mboxSync) realign(ctx context.Context, reason string) error {
+func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 	o := &m.s.opt
-	x := Target
-	if o.Mode == TwoWay {
-		if h := m.pair.Hdr; h != nil && h.Realigning {
-			if h.RealignSource {
-				x = Source
-			}
-		} else if h != nil && h.DstValidity == m.dst.UIDValidity && h.SrcValidity != m.src.UIDValidity {
-			x = Source
-		}
-	}
 	y := x.Other()
+	// Evidence from the old entries counts only for a side whose history
+	// is trusted.
+	trusted := func(side Side) bool { return !m.distrust || m.suspect != side }
 	if o.DryRun {
 		m.mr.Realigned = "would realign: " + reason
 		return nil
@@ -684,12 +713,9 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 				}
 				continue
 			}
-			if base != nil && o.Mode == TwoWay {
-				// Both had it at the last sync: x's user expunged it. The
-				// entry makes the sync propagate that expunge.
-				entries = append(entries, Entry{Src: msg.UID, Dst: msg.UID, EmailID: msg.EmailID, Flags: base.Flags})
-				continue
-			}
+			// x lacks it. That x's user expunged it cannot be told from a
+			// loss: a realigned side's history is not trusted, so the
+			// message is copied back into it. Nothing is expunged for it.
 			missing = append(missing, Op{Kind: OpAppend, Side: x, From: y, FromUID: msg.UID, Msg: msg, Reason: "missing: copied while realigning"})
 			if len(missing) >= o.BatchMessages {
 				if err := flushMissing(); err != nil {
@@ -703,7 +729,7 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 	}
 	// What only x holds.
 	old := map[uid.UID]mailbox.EmailID{} // target UID → EmailID agreed before
-	if x == Target && xCount > 0 {
+	if x == Target && xCount > 0 && trusted(Source) {
 		for e, err := range o.State.EntriesByDst(ctx, o.Pair, m.src.ID) {
 			if err != nil {
 				return err
@@ -730,12 +756,13 @@ func (m *mboxSync) realign(ctx context.Context, reason string) error {
 				if err := mp.Add(msg.UID, next); err != nil {
 					return err
 				}
-				if base := takeAgreed(msg.EmailID); base != nil {
-					// Both had it at the last sync: y's user expunged it.
+				if base := takeAgreed(msg.EmailID); base != nil && trusted(y) {
+					// Both had it at the last sync: y's user expunged it
+					// (y's history is trusted: only x was renumbered).
 					entries = append(entries, Entry{Src: next, Dst: next, EmailID: msg.EmailID, Flags: base.Flags})
 				}
 				next++
-			case old[msg.UID] == msg.EmailID || intents.intended(Target, &msg) || m.tombstoned(ctx, msg.EmailID):
+			case old[msg.UID] == msg.EmailID || intents.isIntended(Target, &msg) || m.tombstoned(ctx, msg.EmailID):
 				dropped++ // the source expunged it since it was copied
 				tombs = append(tombs, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: msg.EmailID, UID: msg.UID, Time: o.Now()})
 			case o.TargetOnly == DeleteTargetOnly:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/uid"
@@ -62,6 +63,23 @@ type Info2 struct {
 // realigned first. The ops emitted before it are valid.
 var ErrRealign = errors.New("replica: mailbox must be realigned")
 
+// ErrUIDReused is returned by [Diff] when a side holds, at a UID the state
+// pairs, another message than the state says: that side reused a UID (an
+// index restored from an old copy, or damaged), so its history cannot be
+// trusted. The Syncer then re-pairs the mailbox by EmailID and infers no
+// expunge from what that side lacks.
+var ErrUIDReused = errors.New("replica: a UID holds another message than the state says")
+
+type reusedError struct {
+	side Side
+	u    uid.UID
+}
+
+func (e *reusedError) Error() string {
+	return fmt.Sprintf("replica: %s uid %d holds another message than the state says: UIDs were reused", e.side, e.u)
+}
+func (e *reusedError) Unwrap() error { return ErrUIDReused }
+
 type realignError struct{ reason string }
 
 func (e *realignError) Error() string { return "replica: mailbox must be realigned: " + e.reason }
@@ -77,7 +95,7 @@ func Diff(in Input, emit func(Op) error) error {
 		}
 		return p.finishMoves()
 	}
-	tv, err := scanTarget(in.Target, in.StateByDst)
+	tv, err := scanTarget(in.Target, in.StateByDst, in.Mode != Migrate)
 	if err != nil {
 		return err
 	}
@@ -93,6 +111,7 @@ type planner struct {
 	emit             func(Op) error
 	srcNext, dstNext uid.UID // UIDNEXTs as the planned appends move them
 	moves            []Op    // two-way identity: messages to renumber, planned last
+	placedIDs        map[mailbox.EmailID]placedAt
 
 	// map mode: target messages no entry pairs, and their index.
 	unpaired []mailbox.Message
@@ -118,6 +137,14 @@ func (p *planner) id(side Side, m *mailbox.Message) (mailbox.EmailID, error) {
 
 // identityRow plans one UID of a pair that keeps the same UIDs.
 func (p *planner) identityRow(u uid.UID, r row) error {
+	if r.E != nil {
+		if r.S != nil && idsDiffer(r.S.EmailID, r.E.EmailID) {
+			return &reusedError{Source, u}
+		}
+		if r.D != nil && idsDiffer(r.D.EmailID, r.E.EmailID) {
+			return &reusedError{Target, u}
+		}
+	}
 	if p.in.Mode == TwoWay {
 		return p.twoWayIdentity(u, r)
 	}
@@ -136,11 +163,17 @@ func (p *planner) mirrorIdentity(u uid.UID, r row) error {
 		}
 		e := Entry{Src: u, Dst: u, EmailID: id, Flags: r.S.Flags}
 		if !r.D.Flags.Equal(r.S.Flags) {
-			reason := "changed on source"
-			if r.E != nil && r.S.Flags.Equal(r.E.Flags) {
-				reason = "changed on target: source wins"
-			} else if r.E == nil {
-				reason = "differ: source wins"
+			reason := "differ: source wins"
+			if r.E != nil {
+				srcChanged, dstChanged := !r.S.Flags.Equal(r.E.Flags), !r.D.Flags.Equal(r.E.Flags)
+				switch {
+				case srcChanged && dstChanged:
+					reason = "changed on both sides: source wins"
+				case srcChanged:
+					reason = "changed on source"
+				default:
+					reason = "changed on target: source wins"
+				}
 			}
 			return p.emit(Op{Kind: OpFlags, Side: Target, UID: u, Msg: *r.D, Flags: r.S.Flags, Entry: e, Reason: reason})
 		}
@@ -161,7 +194,9 @@ func (p *planner) mirrorIdentity(u uid.UID, r row) error {
 		if r.E != nil {
 			return p.emit(Op{Kind: OpExpunge, Side: Target, UID: u, Msg: *r.D, Entry: *r.E, Tombstone: true, Reason: "expunged on source"})
 		}
-		if p.intended(Target, r.D) {
+		if ours, err := p.intended(Target, r.D); err != nil {
+			return err
+		} else if ours {
 			return p.emit(Op{Kind: OpExpunge, Side: Target, UID: u, Msg: *r.D, Tombstone: true, Reason: "copied from the source, which expunged it since"})
 		}
 		if p.in.TargetOnly == DeleteTargetOnly {
@@ -205,14 +240,27 @@ func (p *planner) appendOp(to Side, u uid.UID, from Side, m *mailbox.Message, re
 }
 
 // intended reports whether an intent of the last run says the engine
-// itself wrote message m to side.
-func (p *planner) intended(side Side, m *mailbox.Message) bool {
+// itself wrote message m to side: same EmailID, and same UID when the
+// intent named one. An intent without an EmailID proves nothing.
+func (p *planner) isIntended(side Side, m *mailbox.Message) bool {
+	ok, err := p.intended(side, m)
+	return err == nil && ok
+}
+
+func (p *planner) intended(side Side, m *mailbox.Message) (bool, error) {
 	for _, in := range p.in.Intents {
-		if in.ToSource == (side == Source) && (in.UID == m.UID || (in.UID == 0 && in.EmailID == m.EmailID && !m.EmailID.IsZero())) {
-			return true
+		if in.Move || in.ToSource != (side == Source) || in.EmailID.IsZero() || (in.UID != 0 && in.UID != m.UID) {
+			continue
+		}
+		id, err := p.id(side, m)
+		if err != nil {
+			return false, err
+		}
+		if id == in.EmailID {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 func (p *planner) twoWayIdentity(u uid.UID, r row) error {
@@ -237,30 +285,81 @@ func (p *planner) twoWayIdentity(u uid.UID, r row) error {
 		if r.E != nil {
 			return p.emit(Op{Kind: OpExpunge, Side: Source, UID: u, Msg: *r.S, Entry: *r.E, Tombstone: true, Reason: "expunged on target"})
 		}
-		if p.intended(Source, r.S) {
-			return p.emit(Op{Kind: OpExpunge, Side: Source, UID: u, Msg: *r.S, Tombstone: true, Reason: "copied from the target, which expunged it since"})
-		}
-		if u < p.dstNext {
-			return p.addMove(Source, r.S, fmt.Sprintf("uid %d was used on the target", u))
-		}
-		p.dstNext = u + 1
-		return p.emit(p.appendOp(Target, u, Source, r.S, "new"))
+		return p.newOneSide(Source, u, r.S)
 	case r.D != nil:
 		if r.E != nil {
 			return p.emit(Op{Kind: OpExpunge, Side: Target, UID: u, Msg: *r.D, Entry: *r.E, Tombstone: true, Reason: "expunged on source"})
 		}
-		if p.intended(Target, r.D) {
-			return p.emit(Op{Kind: OpExpunge, Side: Target, UID: u, Msg: *r.D, Tombstone: true, Reason: "copied from the source, which expunged it since"})
-		}
-		if u < p.srcNext {
-			return p.addMove(Target, r.D, fmt.Sprintf("uid %d was used on the source", u))
-		}
-		p.srcNext = u + 1
-		return p.emit(p.appendOp(Source, u, Target, r.D, "new"))
+		return p.newOneSide(Target, u, r.D)
 	case r.E != nil:
 		return p.emit(Op{Kind: OpUnpair, Entry: *r.E, Tombstone: true, Reason: "expunged on both sides"})
 	}
 	return nil
+}
+
+// next is the UIDNEXT of side as the planned appends move it.
+func (p *planner) next(side Side) *uid.UID {
+	if side == Source {
+		return &p.srcNext
+	}
+	return &p.dstNext
+}
+
+// newOneSide plans a message that one side (origin) holds at UID u, that
+// no entry pairs, in the two-way identity regime: copied to the other side
+// at the same UID when that side has not used it, else moved to a new UID
+// on both sides. The same message new on both sides at different UIDs (a
+// dual delivery) ends up once on each side.
+func (p *planner) newOneSide(origin Side, u uid.UID, m *mailbox.Message) error {
+	other := origin.Other()
+	if ours, err := p.intended(origin, m); err != nil {
+		return err
+	} else if ours {
+		return p.emit(Op{Kind: OpExpunge, Side: origin, UID: u, Msg: *m, Tombstone: true,
+			Reason: fmt.Sprintf("copied from the %s, which expunged it since", other)})
+	}
+	if u < *p.next(other) {
+		return p.addMove(origin, m, fmt.Sprintf("uid %d was used on the %s", u, other))
+	}
+	// A move pending from the other side of the same message: the other
+	// side's copy goes to u, where this side has it already.
+	if !m.EmailID.IsZero() {
+		for i, mv := range p.moves {
+			if mv.Side == other && mv.Msg.EmailID == m.EmailID && mv.AlsoUID == 0 && u >= *p.next(other) {
+				p.moves = slices.Delete(p.moves, i, i+1)
+				mv.UID = u
+				mv.Reason = fmt.Sprintf("already on the %s at uid %d", origin, u)
+				mv.Entry = Entry{Src: u, Dst: u, EmailID: m.EmailID, Flags: mv.Msg.Flags}
+				*p.next(other) = u + 1
+				*p.next(origin) = max(*p.next(origin), u+1)
+				return p.emit(mv)
+			}
+		}
+		p.placed(origin, u, m.EmailID)
+	}
+	*p.next(other) = u + 1
+	return p.emit(p.appendOp(other, u, origin, m, "new"))
+}
+
+// placed remembers that a message new on one side is being copied to the
+// other at the same UID, so a later move of the same message is not made
+// into a second copy. Bounded: beyond maxPlaced only moves are compared.
+func (p *planner) placed(origin Side, u uid.UID, id mailbox.EmailID) {
+	if p.placedIDs == nil {
+		p.placedIDs = map[mailbox.EmailID]placedAt{}
+	}
+	if len(p.placedIDs) < maxPlaced {
+		if _, dup := p.placedIDs[id]; !dup {
+			p.placedIDs[id] = placedAt{origin, u}
+		}
+	}
+}
+
+const maxPlaced = 200_000
+
+type placedAt struct {
+	origin Side
+	uid    uid.UID
 }
 
 // mergeOps plans the flags of a message both sides hold: merged three-way
@@ -334,8 +433,36 @@ func (p *planner) addMove(origin Side, m *mailbox.Message, reason string) error 
 }
 
 func (p *planner) finishMoves() error {
+	// Moves of one message from both sides become one move that also
+	// drops the other side's copy.
+	var moves []Op
+	for i, mv := range p.moves {
+		if mv.Kind == 0 {
+			continue
+		}
+		for j := i + 1; j < len(p.moves); j++ {
+			o := &p.moves[j]
+			if o.Kind != 0 && o.Side != mv.Side && o.Msg.EmailID == mv.Msg.EmailID && mv.AlsoUID == 0 {
+				mv.AlsoUID = o.FromUID
+				mv.Reason += fmt.Sprintf("; the same message is at uid %d on the %s", o.FromUID, o.Side)
+				o.Kind = 0
+				break
+			}
+		}
+		moves = append(moves, mv)
+	}
 	next := max(p.srcNext, p.dstNext)
-	for _, op := range p.moves {
+	for _, op := range moves {
+		if at, ok := p.placedIDs[op.Msg.EmailID]; ok && at.origin != op.Side && op.AlsoUID == 0 {
+			// The other side's copy was placed on this side at at.uid:
+			// this copy is the duplicate.
+			if err := p.emit(Op{Kind: OpExpunge, Side: op.Side, UID: op.FromUID, Msg: op.Msg, Conflict: true,
+				Reason: fmt.Sprintf("the same message is at uid %d on both sides", at.uid)}); err != nil {
+				return err
+			}
+			delete(p.placedIDs, op.Msg.EmailID)
+			continue
+		}
 		op.UID = next
 		op.Entry = Entry{Src: next, Dst: next, EmailID: op.Msg.EmailID, Flags: op.Msg.Flags}
 		next++
@@ -349,8 +476,13 @@ func (p *planner) finishMoves() error {
 
 // mapRow plans one source UID of a pair whose UIDs differ.
 func (p *planner) mapRow(u uid.UID, r row) error {
-	if r.E != nil && r.D != nil && idsDiffer(r.D.EmailID, r.E.EmailID) {
-		r.D = nil // the target UID holds something else: the paired message is gone
+	if p.in.Mode != Migrate && r.E != nil {
+		if r.D != nil && idsDiffer(r.D.EmailID, r.E.EmailID) {
+			return &reusedError{Target, r.D.UID}
+		}
+		if r.S != nil && idsDiffer(r.S.EmailID, r.E.EmailID) {
+			return &reusedError{Source, r.S.UID}
+		}
 	}
 	switch p.in.Mode {
 	case Mirror:
@@ -420,6 +552,13 @@ func (p *planner) newOnSource(s *mailbox.Message, merge bool) error {
 		return err
 	}
 	if k < 0 {
+		if p.in.Mode == TwoWay {
+			if ours, err := p.intended(Source, s); err != nil {
+				return err
+			} else if ours {
+				return p.emit(Op{Kind: OpExpunge, Side: Source, UID: s.UID, Msg: *s, Tombstone: true, Reason: "copied from the target, which expunged it since"})
+			}
+		}
 		return p.emit(p.appendOp(Target, 0, Source, s, "new"))
 	}
 	d := &p.unpaired[k]
@@ -467,6 +606,9 @@ func (p *planner) match(s *mailbox.Message) (int, string, error) {
 	if p.byFP == nil {
 		p.byFP = map[mailbox.Fingerprint][]int{}
 		for k, d := range p.unpaired {
+			if p.claimed[k] {
+				continue
+			}
 			idn, err := p.in.Resolve(Target, d, true)
 			if err != nil {
 				return -1, "", err
@@ -513,8 +655,12 @@ func (p *planner) finishUnpaired() error {
 			}
 			deleted = p.in.Tombstoned(id)
 		}
+		ours, err := p.intended(Target, d)
+		if err != nil {
+			return err
+		}
 		switch {
-		case p.intended(Target, d) || deleted:
+		case ours || deleted:
 			if _, err := p.id(Target, d); err != nil {
 				return err
 			}

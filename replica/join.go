@@ -153,8 +153,10 @@ type targetView struct {
 
 // scanTarget is pass one of joinByMap: it merge-joins the target listing
 // with the state in target-UID order. Memory grows with the number of
-// differences only.
-func scanTarget(dst Listing, stateByDst iter.Seq2[Entry, error]) (*targetView, error) {
+// differences only. checkIDs: a target message whose EmailID is not its
+// entry's counts as changed (not in migrate mode, where a target may hold a
+// rewritten copy paired by fingerprint).
+func scanTarget(dst Listing, stateByDst iter.Seq2[Entry, error], checkIDs bool) (*targetView, error) {
 	tv := &targetView{changed: map[uid.UID]*mailbox.Message{}}
 	dc, err := newCursor(dst.Seq)
 	if err != nil {
@@ -191,7 +193,7 @@ func scanTarget(dst Listing, stateByDst iter.Seq2[Entry, error]) (*targetView, e
 			tv.unpaired = append(tv.unpaired, *d)
 		case e != nil && d == nil:
 			tv.changed[e.Src] = nil
-		case e != nil && d != nil && (!d.Flags.Equal(e.Flags) || idsDiffer(d.EmailID, e.EmailID)):
+		case e != nil && d != nil && (!d.Flags.Equal(e.Flags) || (checkIDs && idsDiffer(d.EmailID, e.EmailID))):
 			tv.changed[e.Src] = d
 		}
 	}

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -34,30 +35,38 @@ type MailboxInput struct {
 //   - A mailbox that vanished from one side is deleted from the other only
 //     when its deletion by a user is on record (or Trust is set);
 //     otherwise it is recreated from the side that has it: a folder lost
-//     to a failure comes back, and nothing is destroyed silently.
+//     to a failure comes back, and nothing is destroyed silently. When a
+//     new mailbox took the vanished one's name, the two are paired by name
+//     and the old mail goes into the new mailbox.
 //   - Mirror: a target-only mailbox no sync put there is copied back to the
 //     source (or deleted, by policy). Migrate creates, never deletes.
 //
-// Renames come first (shallowest first), then creates, then deletes
-// (deepest first). Subscriptions are set per mailbox by [Syncer].
+// Renames come first, in an order that frees each new name before it is
+// taken (a cycle of renames goes through a temporary name, and an unpaired
+// mailbox in the way is moved aside under a "-conflict" name and
+// reported), then deletes (deepest first), then creates. The Syncer applies
+// the first rename, lists again and plans again, so only the first op of
+// the plan must be applicable as it stands. Subscriptions are set per
+// mailbox by [Syncer].
 func PlanMailboxes(in MailboxInput) []MailboxOp {
 	srcByID, dstByID := byID(in.Src), byID(in.Dst)
-	srcByName, dstByName := byName(in.Src), byName(in.Dst)
+	names := [2]map[string]mailbox.Info{byName(in.Src), byName(in.Dst)}
 	deleted := in.Deleted
 	if deleted == nil {
 		deleted = func(Side, mailbox.ID) bool { return false }
 	}
 	var renames, creates, deletes []MailboxOp
-	pairedSrc := map[mailbox.ID]bool{}
-	pairedDst := map[mailbox.ID]bool{}
+	paired := [2]map[mailbox.ID]bool{{}, {}}
+	freed := [2]map[string]bool{{}, {}} // names a delete in this plan frees
+	repaired := map[string]bool{}       // names whose vanished mailbox a new one replaces
 	for _, h := range in.Headers {
 		s, sok := srcByID[h.SrcID]
 		d, dok := dstByID[h.DstID]
 		if sok {
-			pairedSrc[s.ID] = true
+			paired[Source][s.ID] = true
 		}
 		if dok {
-			pairedDst[d.ID] = true
+			paired[Target][d.ID] = true
 		}
 		switch {
 		case sok && dok:
@@ -79,20 +88,25 @@ func PlanMailboxes(in MailboxInput) []MailboxOp {
 		case sok:
 			if in.Mode == TwoWay && (in.Trust || deleted(Target, h.DstID)) {
 				deletes = append(deletes, MailboxOp{Kind: MailboxDelete, Side: Source, Name: s.Name, Reason: "deleted on target"})
+				freed[Source][s.Name] = true
 				continue
 			}
-			if _, taken := dstByName[s.Name]; !taken {
-				creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Target, Name: s.Name, Reason: "missing on target: recreated"})
+			if _, taken := names[Target][s.Name]; taken {
+				repaired[s.Name] = true
+				continue
 			}
+			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Target, Name: s.Name, Reason: "missing on target: recreated"})
 		case dok:
 			if in.Mode == Migrate {
 				continue
 			}
 			if in.Trust || deleted(Source, h.SrcID) {
 				deletes = append(deletes, MailboxOp{Kind: MailboxDelete, Side: Target, Name: d.Name, Reason: "deleted on source"})
+				freed[Target][d.Name] = true
 				continue
 			}
-			if _, taken := srcByName[d.Name]; taken {
+			if _, taken := names[Source][d.Name]; taken {
+				repaired[d.Name] = true
 				continue
 			}
 			if !in.SourceWritable {
@@ -102,26 +116,39 @@ func PlanMailboxes(in MailboxInput) []MailboxOp {
 			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Source, Name: d.Name, Reason: "missing on source: recreated"})
 		}
 	}
+	renamedFrom := [2]map[string]bool{{}, {}}
+	for _, op := range renames {
+		renamedFrom[op.Side][op.Name] = true
+	}
+	// available reports whether name can be created on side: free, or
+	// freed by a delete or a rename of this plan.
+	available := func(side Side, name string) bool {
+		_, taken := names[side][name]
+		return !taken || freed[side][name] || renamedAway(renames, side, name)
+	}
 	for _, s := range in.Src {
-		if pairedSrc[s.ID] {
+		if paired[Source][s.ID] {
 			continue
 		}
-		if d, ok := dstByName[s.Name]; ok && !pairedDst[d.ID] {
-			pairedDst[d.ID] = true // paired by name below
-			continue
-		}
-		if _, taken := dstByName[s.Name]; !taken {
+		d, taken := names[Target][s.Name]
+		switch {
+		case taken && !paired[Target][d.ID]:
+			paired[Target][d.ID] = true // paired by name
+		case taken && repaired[s.Name]:
+			// The target's mailbox of that name lost its source mailbox:
+			// it pairs with this one by name.
+		case available(Target, s.Name):
 			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Target, Name: s.Name, Reason: "new"})
-		} else if !renamedAway(renames, s.Name) {
+		default:
 			creates = append(creates, MailboxOp{Kind: MailboxKeep, Side: Target, Name: s.Name, Reason: "name taken on the target by another mailbox: not synced"})
 		}
 	}
 	for _, d := range in.Dst {
-		if pairedDst[d.ID] {
+		if paired[Target][d.ID] {
 			continue
 		}
-		if _, taken := srcByName[d.Name]; taken {
-			continue // its name belongs to a source mailbox paired elsewhere
+		if _, taken := names[Source][d.Name]; taken && !freed[Source][d.Name] {
+			continue // its name belongs to a source mailbox: paired by name, or in conflict (reported above)
 		}
 		switch {
 		case in.Mode == Migrate:
@@ -135,10 +162,54 @@ func PlanMailboxes(in MailboxInput) []MailboxOp {
 			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Source, Name: d.Name, Reason: "new"})
 		}
 	}
-	slices.SortStableFunc(renames, func(a, b MailboxOp) int { return cmp.Compare(depth(a.Name), depth(b.Name)) })
 	slices.SortStableFunc(creates, func(a, b MailboxOp) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortStableFunc(deletes, func(a, b MailboxOp) int { return cmp.Compare(depth(b.Name), depth(a.Name)) })
-	return slices.Concat(renames, creates, deletes)
+	return slices.Concat(orderRenames(renames, names, paired), deletes, creates)
+}
+
+// orderRenames puts first a rename whose new name is free on its side, so
+// the Syncer can apply it. When every rename waits for a name held by a
+// mailbox that is renamed too (a cycle), the first one goes to a temporary
+// name; when a name is held by a mailbox no state pairs, that mailbox is
+// moved aside under a "-conflict" name.
+func orderRenames(renames []MailboxOp, names [2]map[string]mailbox.Info, paired [2]map[mailbox.ID]bool) []MailboxOp {
+	if len(renames) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(renames, func(a, b MailboxOp) int { return cmp.Compare(depth(a.Name), depth(b.Name)) })
+	blocked := func(op MailboxOp) bool {
+		_, taken := names[op.Side][op.NewName]
+		return taken && !mailbox.IsDescendant(op.NewName, op.Name)
+	}
+	for i, op := range renames {
+		if !blocked(op) {
+			return append([]MailboxOp{op}, slices.Delete(slices.Clone(renames), i, i+1)...)
+		}
+	}
+	first := renames[0]
+	holder := names[first.Side][first.NewName]
+	if !renamedAway(renames, first.Side, holder.Name) && !paired[first.Side][holder.ID] {
+		aside := MailboxOp{Kind: MailboxRename, Side: first.Side, Name: holder.Name, NewName: freeName(names[first.Side], holder.Name+"-conflict"),
+			Reason: fmt.Sprintf("in the way of %q being renamed to it: moved aside", first.Name)}
+		return append([]MailboxOp{aside}, renames...)
+	}
+	tmp := MailboxOp{Kind: MailboxRename, Side: first.Side, Name: first.Name, NewName: freeName(names[first.Side], first.Name+"-mailrepl-tmp"),
+		Reason: "renames in a cycle: a temporary name first"}
+	return append([]MailboxOp{tmp}, renames...)
+}
+
+// freeName returns name, or name with a number appended, whichever is not
+// in use.
+func freeName(used map[string]mailbox.Info, name string) string {
+	if _, taken := used[name]; !taken {
+		return name
+	}
+	for i := 2; ; i++ {
+		n := fmt.Sprintf("%s-%d", name, i)
+		if _, taken := used[n]; !taken {
+			return n
+		}
+	}
 }
 
 func depth(name string) int { return strings.Count(name, string(mailbox.Delimiter)) }
@@ -218,10 +289,10 @@ func pairMailboxes(src, dst []mailbox.Info, headers []Header) (pairs []mailboxPa
 	return pairs, stale
 }
 
-// renamedAway reports whether a planned rename frees name on the target.
-func renamedAway(renames []MailboxOp, name string) bool {
+// renamedAway reports whether a planned rename frees name on side.
+func renamedAway(renames []MailboxOp, side Side, name string) bool {
 	for _, op := range renames {
-		if op.Side == Target && (op.Name == name || mailbox.IsDescendant(name, op.Name)) {
+		if op.Side == side && (op.Name == name || mailbox.IsDescendant(name, op.Name)) {
 			return true
 		}
 	}

@@ -326,6 +326,37 @@ func (m *model) mutate(side Side, first bool) {
 			if err := s.Rename(m.ctx, name, nm); err == nil {
 				m.logf("%s %s: rename %q to %q", side, role, name, nm)
 			}
+		case r < 98 && side == Source || (r < 98 && m.cfg.mode == TwoWay):
+			// Restored from an old copy: the newest messages are gone and
+			// UIDNEXT went back, under the same UIDVALIDITY. A loss, not
+			// an expunge: the sync must not propagate it.
+			if m.cfg.mode == Migrate || len(msgs) < 2 {
+				continue
+			}
+			keep := m.rng.IntN(len(msgs))
+			var mp uid.Map
+			for _, msg := range msgs[:keep] {
+				mp.Add(msg.UID, msg.UID)
+			}
+			info, _ := s.Status(m.ctx, name)
+			if err := s.(mailbox.UIDSetter).ResetUIDs(m.ctx, name, info.UIDValidity, &mp); err != nil {
+				m.t.Fatal(err)
+			}
+			// What the other side does not hold is gone for good: no sync
+			// can bring it back. The rest must come back.
+			otherIDs := m.snap(side.Other()).ids()
+			for _, msg := range msgs[keep:] {
+				if !otherIDs[msg.EmailID] {
+					m.expunged[msg.EmailID] = true
+					delete(m.splitBrain, msg.EmailID)
+				}
+			}
+			m.logf("%s %s: restore %q from an old copy: %d newest messages lost", side, role, name, len(msgs)-keep)
+			m.forget(side, info.ID)
+			// Deliveries after a restore can reuse the lost UIDs and hide
+			// it from any sync (garbage in): this model keeps the restore
+			// visible until the next sync.
+			return
 		default:
 			// A rebuilt index: new UIDVALIDITY, messages renumbered.
 			if m.cfg.mode == Migrate && side == Target {

@@ -83,7 +83,10 @@ type Op struct {
 	// Conflict marks an op that resolves a conflict (a UID holding two
 	// messages, a flag changed both ways, a target diverged from its source).
 	Conflict bool
-	Reason   string
+	// AlsoUID, for a move, is a copy of the same message on the other
+	// side, dropped once the move is done.
+	AlsoUID uid.UID
+	Reason  string
 }
 
 // String formats the op on one line, as dry runs and golden tests show it.
@@ -115,6 +118,9 @@ func (op Op) String() string {
 		fmt.Fprintf(&b, " source uid %d target uid %d", op.Entry.Src, op.Entry.Dst)
 	case OpMove:
 		fmt.Fprintf(&b, " %s uid %d -> uid %d on both sides", op.Side, op.FromUID, op.UID)
+		if op.AlsoUID != 0 {
+			fmt.Fprintf(&b, " (and %s uid %d)", op.Side.Other(), op.AlsoUID)
+		}
 		writeID(&b, op.Msg.EmailID)
 	case OpSkip:
 		fmt.Fprintf(&b, " %s uid %d", op.Side, op.UID)

@@ -3,6 +3,7 @@ package replica
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -231,4 +232,64 @@ func TestDryRunChangesNothing(t *testing.T) {
 		t.Errorf("real sync %+v, dry run %+v", real.Total, rep.Total)
 	}
 	t.Logf("dry run:\n%s", strings.Join(planned, "\n"))
+}
+
+// TestStorageLossIsNotPropagated: a side restored from an old copy (its
+// newest messages gone, UIDNEXT back) or rebuilt (a new UIDVALIDITY, or
+// emptied) must not make the other side lose anything: what it lacks is
+// copied back to it, in every mode that writes both ways or follows the
+// source.
+func TestStorageLossIsNotPropagated(t *testing.T) {
+	ctx := context.Background()
+	type loss struct {
+		name string
+		do   func(t *testing.T, s mailbox.Store)
+	}
+	losses := []loss{
+		{"restored from an old copy", func(t *testing.T, s mailbox.Store) {
+			info, _ := s.Status(ctx, mailbox.Inbox)
+			var m uid.Map
+			m.Add(1, 1) // only the oldest message survives
+			if err := s.(mailbox.UIDSetter).ResetUIDs(ctx, mailbox.Inbox, info.UIDValidity, &m); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"index rebuilt, all mail gone", func(t *testing.T, s mailbox.Store) {
+			info, _ := s.Status(ctx, mailbox.Inbox)
+			if err := s.(mailbox.UIDSetter).ResetUIDs(ctx, mailbox.Inbox, info.UIDValidity+77, nil); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, l := range losses {
+		for _, tc := range []struct {
+			mode Mode
+			side Side
+		}{{TwoWay, Target}, {TwoWay, Source}, {Mirror, Target}, {Mirror, Source}} {
+			t.Run(fmt.Sprintf("%s/%s/%s", tc.mode, tc.side, l.name), func(t *testing.T) {
+				src, dst := newMem(t, nil), newMem(t, nil)
+				for i := range 10 {
+					mustAppend(t, src, mailbox.Inbox, fmt.Sprintf("m%d", i))
+				}
+				state := NewMemState()
+				mustSync(t, src, dst, &Options{Mode: tc.mode, State: state})
+				want := dump(t, src, false)
+				victim := mailbox.Store(dst)
+				if tc.side == Source {
+					victim = src
+				}
+				l.do(t, victim)
+				rep := mustSync(t, src, dst, &Options{Mode: tc.mode, State: state})
+				if got := dump(t, src, false); got != want {
+					t.Errorf("source after the sync:\n%s\nwant:\n%s", got, want)
+				}
+				if got := dump(t, dst, false); got != want {
+					t.Errorf("target after the sync:\n%s\nwant:\n%s", got, want)
+				}
+				if rep.Total.Expunged+rep.Total.ExpungedSource != 0 {
+					t.Errorf("the sync expunged %+v", rep.Total)
+				}
+			})
+		}
+	}
 }

@@ -39,6 +39,11 @@ type Header struct {
 	// it set realigns again (RealignSource: the source was renumbered).
 	Realigning    bool
 	RealignSource bool
+	// Distrust marks a mailbox where a side went back in time (UIDNEXT
+	// lower than recorded, or a UID reused): its old entries were dropped
+	// and, until a sync completes, nothing a side lacks is taken as
+	// expunged.
+	Distrust bool
 	// Complete is set when a sync of the mailbox finished: the entries are
 	// then every message both sides held. While it is false the entries
 	// are a prefix of an interrupted first copy.
@@ -57,6 +62,7 @@ type Intent struct {
 	EmailID  mailbox.EmailID // the message
 	FromUID  uid.UID         // its UID on the side it was copied from
 	UID      uid.UID         // the UID asked for, or 0 when the store chose
+	AlsoUID  uid.UID         // a move: the other side's own copy, dropped at the end
 }
 
 // Tombstone records that a user expunged a message: restore never brings it

@@ -268,6 +268,11 @@ type mboxSync struct {
 	src, dst mailbox.Info // current status
 	identity bool
 	intents  []Intent
+	// distrust: a side (suspect) went back in time, or its UIDVALIDITY
+	// changed: until the sync completes, nothing that side lacks is taken
+	// as expunged.
+	distrust bool
+	suspect  Side
 }
 
 func (m *mboxSync) info(side Side) mailbox.Info {
@@ -342,18 +347,36 @@ func (m *mboxSync) run(ctx context.Context) error {
 			return err
 		}
 	}
+	// Trust. A side that went back in time (UIDNEXT below what the state
+	// recorded under the same UIDVALIDITY: restored from an old copy, or
+	// its index damaged) may have lost what it lacks rather than expunged
+	// it: the old entries are dropped, that is recorded before anything
+	// else changes, and nothing either side lacks is taken as expunged
+	// until a sync completes.
+	m.suspect = Target
+	if hdr != nil && hdr.Distrust {
+		m.distrust = true
+		if hdr.RealignSource {
+			m.suspect = Source
+		}
+	}
+	if hdr != nil && !m.distrust {
+		if side := m.regressed(hdr); side >= 0 {
+			o.Logger.Warn("UIDNEXT went back: not trusting the state", "mailbox", m.src.Name, "side", side)
+			m.conflict(Item{Mailbox: m.src.Name, Side: side.String(),
+				Reason: fmt.Sprintf("UIDNEXT went back from %d to %d under the same UIDVALIDITY: restored or damaged; nothing it lacks is taken as expunged", m.headerNext(hdr, side), m.info(side).UIDNext)})
+			if err := m.forget(ctx, side); err != nil {
+				return err
+			}
+			hdr = m.freshHeader(ctx)
+		}
+	}
+	if m.distrust && !m.identity {
+		hdr = nil // no entries: everything is re-paired by EmailID
+	}
 	if m.identity {
-		reason := m.validityMismatch(hdr)
-		if hdr != nil && hdr.Realigning {
-			reason = "finishing an interrupted realign"
-		}
-		if reason == "" && hdr != nil && !hdr.Identity {
-			// The entries pair different UIDs (an earlier sync could not
-			// set UIDs): renumber the target to the source's.
-			reason = "the state pairs different UIDs"
-		}
-		if reason != "" {
-			if err := m.realign(ctx, reason); err != nil || o.DryRun {
+		if x, reason := m.realignNeeded(hdr); reason != "" {
+			if err := m.realign(ctx, reason, x); err != nil || o.DryRun {
 				return err
 			}
 			hdr = m.freshHeader(ctx)
@@ -363,6 +386,34 @@ func (m *mboxSync) run(ctx context.Context) error {
 		err := m.planAndApply(ctx, hdr)
 		if err == nil {
 			break
+		}
+		if errors.Is(err, ErrUIDReused) && !m.distrust && attempt < 2 {
+			// As for a UIDNEXT that went back: re-pair by EmailID,
+			// trusting nothing the reusing side lacks.
+			o.Logger.Warn("UID reuse: not trusting the state", "mailbox", m.src.Name, "err", err)
+			m.conflict(Item{Mailbox: m.src.Name, Reason: err.Error() + "; nothing it lacks is taken as expunged"})
+			if o.DryRun {
+				return nil
+			}
+			if err := m.status(ctx); err != nil {
+				return err
+			}
+			side := Target
+			var reused *reusedError
+			if errors.As(err, &reused) {
+				side = reused.side
+			}
+			if err := m.forget(ctx, side); err != nil {
+				return err
+			}
+			hdr = nil
+			if m.identity {
+				if err := m.realign(ctx, "UIDs reused", m.renumbered(side)); err != nil {
+					return err
+				}
+				hdr = m.freshHeader(ctx)
+			}
+			continue
 		}
 		if !errors.Is(err, ErrRealign) || attempt >= 2 {
 			return err
@@ -374,7 +425,7 @@ func (m *mboxSync) run(ctx context.Context) error {
 		if err := m.status(ctx); err != nil {
 			return err
 		}
-		if err := m.realign(ctx, err.Error()); err != nil {
+		if err := m.realign(ctx, err.Error(), m.renumbered(m.suspect)); err != nil {
 			return err
 		}
 		hdr = m.freshHeader(ctx)
@@ -403,6 +454,98 @@ func (m *mboxSync) unchanged(h *Header) bool {
 		h.SrcUIDNext == m.src.UIDNext && h.DstUIDNext == m.dst.UIDNext
 }
 
+// forget drops a mailbox's entries, which can no longer be trusted
+// because side went back in time, and records that before anything else
+// changes, so a crash cannot lose it.
+func (m *mboxSync) forget(ctx context.Context, side Side) error {
+	m.distrust, m.suspect = true, side
+	o := &m.s.opt
+	if o.DryRun {
+		return nil
+	}
+	h := m.header(false)
+	h.RealignSource = side == Source
+	b := o.State.Begin(o.Pair)
+	b.DeleteMailbox(m.src.ID)
+	b.PutHeader(h)
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("commit state: %w", err)
+	}
+	m.intents = nil
+	return nil
+}
+
+func (m *mboxSync) conflict(it Item) {
+	m.rep.addItem(&m.rep.Conflicts, it)
+	m.mr.Conflicts++
+}
+
+// renumbered is the side a realign renumbers: in a mirror always the
+// target; in two-way mode the side that is suspect.
+func (m *mboxSync) renumbered(suspect Side) Side {
+	if m.s.opt.Mode == TwoWay {
+		return suspect
+	}
+	return Target
+}
+
+// realignNeeded says whether an identity pair must be realigned before it
+// is planned, which side is renumbered, and why.
+func (m *mboxSync) realignNeeded(h *Header) (Side, string) {
+	if h != nil && h.Realigning {
+		side := Target
+		if h.RealignSource {
+			side = Source
+		}
+		return m.renumbered(side), "finishing an interrupted realign"
+	}
+	if m.distrust && (h == nil || !h.Complete) {
+		return m.renumbered(m.suspect), "a side went back in time"
+	}
+	if reason := m.validityMismatch(h); reason != "" {
+		if h != nil {
+			// A side whose UIDVALIDITY changed lost its UID history: what
+			// it lacks proves nothing.
+			switch {
+			case h.SrcValidity != m.src.UIDValidity:
+				m.distrust, m.suspect = true, Source
+			case h.DstValidity != m.dst.UIDValidity:
+				m.distrust, m.suspect = true, Target
+			}
+		}
+		side := Target
+		if m.distrust && m.suspect == Source && h.DstValidity == m.dst.UIDValidity {
+			side = Source // the source's UIDVALIDITY changed: it follows the target
+		}
+		return m.renumbered(side), reason
+	}
+	if h != nil && !h.Identity {
+		// The entries pair different UIDs (an earlier sync could not set
+		// UIDs): renumber the target to the source's.
+		return Target, "the state pairs different UIDs"
+	}
+	return Target, ""
+}
+
+// regressed returns the side whose UIDNEXT is below what the state
+// recorded under the same UIDVALIDITY (a side cannot un-use UIDs), or -1.
+func (m *mboxSync) regressed(h *Header) Side {
+	switch {
+	case h.SrcValidity == m.src.UIDValidity && m.src.UIDNext < h.SrcUIDNext:
+		return Source
+	case h.DstValidity == m.dst.UIDValidity && m.dst.UIDNext < h.DstUIDNext && m.dst.ID != "":
+		return Target
+	}
+	return -1
+}
+
+func (m *mboxSync) headerNext(h *Header, side Side) uid.UID {
+	if side == Source {
+		return h.SrcUIDNext
+	}
+	return h.DstUIDNext
+}
+
 func (m *mboxSync) validityMismatch(h *Header) string {
 	switch {
 	case m.src.UIDValidity != m.dst.UIDValidity:
@@ -421,6 +564,7 @@ func (m *mboxSync) header(complete bool) Header {
 		SrcUIDNext: m.src.UIDNext, DstUIDNext: m.dst.UIDNext,
 		SrcModSeq: m.src.HighestModSeq, DstModSeq: m.dst.HighestModSeq,
 		Subscribed: m.src.Subscribed, Identity: m.identity, Complete: complete,
+		Distrust: m.distrust && !complete, RealignSource: m.distrust && m.suspect == Source,
 	}
 }
 
@@ -509,6 +653,11 @@ func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
 	}
 	a := newApplier(ctx, m)
 	err := Diff(in, a.do)
+	if errors.Is(err, ErrUIDReused) {
+		// What was planned rests on a history that is not to be trusted:
+		// drop it (expunges wait for the end, so none was made).
+		return err
+	}
 	if ferr := a.flush(ctx); ferr != nil && (err == nil || errors.Is(err, ErrRealign)) {
 		err = ferr
 	}
