@@ -124,7 +124,9 @@ func addressHeader(name, addr string, bEncoding bool) string {
 	case name == "":
 		return addr
 	case !isASCII(name):
-		if bEncoding {
+		// Go's Q encoding leaves specials such as ',' as they are, which
+		// a phrase cannot hold (RFC 2047 §5): B encoding then.
+		if bEncoding || strings.ContainsAny(name, `,.:;@<>()[]\"`) {
 			return mime.BEncoding.Encode("UTF-8", name) + " <" + addr + ">"
 		}
 		return mime.QEncoding.Encode("UTF-8", name) + " <" + addr + ">"
@@ -241,8 +243,8 @@ func (g *Generator) base(st uint64, i int) ident {
 		x -= f.Weight
 	}
 	id.from = r.intn(len(g.parties))
-	id.noMsgID = r.chance(g.o.NoMessageIDRate)
-	id.dup = i > 0 && r.chance(g.o.DuplicateRate)
+	id.noMsgID = g.even(evenNoMsgID, st, i, g.o.NoMessageIDRate)
+	id.dup = i > 0 && g.even(evenDup, st, i, g.o.DuplicateRate)
 	id.token = r.u64()
 	id.jitter = r.float()
 	if r.chance(g.o.ReplyRate) && i > 0 {

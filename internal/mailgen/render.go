@@ -80,11 +80,11 @@ func (g *Generator) render(dst []byte, id ident, th *thread) []byte {
 
 	var ft features
 	ft.utf8 = r.chance(g.o.EightBitRate)
-	ft.large = r.chance(g.o.LargeRate)
+	ft.large = g.even(evenLarge, id.st, id.i, g.o.LargeRate)
 	ft.attach = ft.large || r.chance(g.o.AttachmentRate)
 	ft.alt = r.chance(g.o.AlternativeRate)
-	ft.longLine = r.chance(g.o.LongLineRate)
-	ft.bareCR = r.chance(g.o.BareCRRate)
+	ft.longLine = g.even(evenLongLine, id.st, id.i, g.o.LongLineRate)
+	ft.bareCR = g.even(evenBareCR, id.st, id.i, g.o.BareCRRate)
 	target := r.lognormal(float64(g.o.TextMedian), g.o.TextSigma)
 
 	outgoing := f.Kind == Sent || f.Kind == Drafts
@@ -309,9 +309,11 @@ func (g *Generator) subject(w *writer, f *folder, id ident, th *thread) {
 	root := th.root(id)
 	r := newRNG(g.seed, root.st, root.i, streamSubject)
 	w.s("Subject: ")
-	if th.n > 0 {
+	fwd := r.chance(0.02) // drawn for replies too: they share the root's stream
+	switch {
+	case th.n > 0:
 		w.s("Re: ")
-	} else if r.chance(0.02) {
+	case fwd:
 		w.s("Fwd: ")
 	}
 	if f.Kind == List {
@@ -652,7 +654,7 @@ func (g *Generator) attachment(w *writer, r *rng, ft features, start int, outer 
 	room := g.o.MaxSize - size - tail
 	var raw int
 	if ft.large {
-		lo := min(1<<20, g.o.MaxSize/2)
+		lo := min(1<<20+4<<10, g.o.MaxSize/2) // over 1 MiB, whatever the rounding below
 		total := r.between(lo, g.o.MaxSize)
 		raw = (total - size - tail) / perLine * 57
 	} else {

@@ -92,3 +92,33 @@ func (r *rng) fill(b []byte) {
 }
 
 func pick[T any](r *rng, xs []T) T { return xs[r.intn(len(xs))] }
+
+// Rare features are spread evenly over the stream rather than at random:
+// message i has feature k when frac(i·αₖ + cₖ) < rate, where αₖ is the
+// fractional part of the square root of a prime (badly approximable, so the
+// sequence has low discrepancy) and cₖ comes from the seed. Any n
+// consecutive messages then hold about n·rate of them, give or take two or
+// three: an account of a few thousand messages does have its few large
+// messages, duplicates, long lines and bare CRs.
+var alphas = [...]uint64{
+	evenLarge:    0x6a09e667f3bcc908, // √2
+	evenDup:      0xbb67ae8584caa73b, // √3
+	evenLongLine: 0x3c6ef372fe94f82b, // √5
+	evenBareCR:   0xa54ff53a5f1d36f1, // √7
+	evenNoMsgID:  0x510e527fade682d1, // √11
+}
+
+const (
+	evenLarge = iota
+	evenDup
+	evenLongLine
+	evenBareCR
+	evenNoMsgID
+)
+
+// even reports whether message i of stream st has the evenly spread
+// feature k, of which a share rate of messages have.
+func (g *Generator) even(k int, st uint64, i int, rate float64) bool {
+	x := uint64(i)*alphas[k] + mix(g.seed^mix(st+uint64(k+1)*0x9e3779b97f4a7c15))
+	return float64(x>>11)/(1<<53) < rate
+}
