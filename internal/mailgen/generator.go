@@ -72,20 +72,7 @@ func NewWithOptions(seed uint64, opts *Options) (*Generator, error) {
 	for _, f := range g.o.Folders {
 		ff := folder{Folder: f}
 		if f.Kind == List {
-			name := f.Name[strings.LastIndexByte(f.Name, mailbox.Delimiter)+1:]
-			var b strings.Builder
-			for _, c := range strings.ToLower(name) {
-				if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
-					b.WriteRune(c)
-				}
-			}
-			ff.list = strings.Trim(b.String(), ".")
-			if ff.list == "" {
-				ff.list = asciiFold(name)
-			}
-			if ff.list == "" {
-				ff.list = "list"
-			}
+			ff.list = listName(f.Name[strings.LastIndexByte(f.Name, mailbox.Delimiter)+1:])
 		}
 		g.folders = append(g.folders, ff)
 		g.total += f.Weight
@@ -114,6 +101,26 @@ func NewWithOptions(seed uint64, opts *Options) (*Generator, error) {
 	ownerName := strings.Join(name, " ")
 	g.owner = party{addr: g.o.Owner, domain: domain, name: ownerName, hdr: addressHeader(ownerName, g.o.Owner, false), zone: zones[1]}
 	return g, nil
+}
+
+// listName makes a list's name, as in its address, from a folder's name:
+// lower-case ASCII letters, digits, '-', '_' and '.'.
+func listName(folder string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(folder) {
+		switch {
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_':
+			b.WriteRune(c)
+		case c == ' ' || c == '.':
+			b.WriteByte('-')
+		default:
+			b.WriteString(asciiFold(string(c)))
+		}
+	}
+	if s := strings.Trim(b.String(), "-_"); s != "" {
+		return s
+	}
+	return "list"
 }
 
 // addressHeader formats an address with its display name for a header:

@@ -98,7 +98,7 @@ func asciiFold(s string) string {
 			b.WriteByte('s')
 		case c == 'ž' || c == 'ź':
 			b.WriteByte('z')
-		case c == 'ı' || c == 'í':
+		case strings.ContainsRune("ıíïîì", c):
 			b.WriteByte('i')
 		case c == 'æ':
 			b.WriteString("ae")
