@@ -1,7 +1,7 @@
 package mailgen
 
 import (
-	"sync"
+	"sync/atomic"
 
 	"github.com/mailrepl/mailrepl/mailbox"
 )
@@ -29,25 +29,26 @@ var flagNames = [nFlagBits]mailbox.Flag{
 	"$Forwarded", "$Label1", "$Label2", "$Label3", "Junk", "NonJunk", "$MDNSent",
 }
 
-// flagSets holds the set of every mask, built once: a message's Flags are
-// shared, which is safe because Flags values never change.
-var flagSets = sync.OnceValue(func() *[1 << nFlagBits]mailbox.Flags {
-	var sets [1 << nFlagBits]mailbox.Flags
-	list := make([]mailbox.Flag, 0, nFlagBits)
-	for m := range sets {
-		list = list[:0]
-		for b, f := range flagNames {
-			if m&(1<<b) != 0 {
-				list = append(list, f)
-			}
-		}
-		sets[m] = mailbox.MustFlags(list...)
-	}
-	return &sets
-})
+// flagSets holds the set of each mask, made the first time it is asked
+// for: a message's Flags are shared, which is safe because Flags values
+// never change.
+var flagSets [1 << nFlagBits]atomic.Pointer[mailbox.Flags]
 
 // flagsOf returns the flags of mask m.
-func flagsOf(m int) mailbox.Flags { return flagSets()[m] }
+func flagsOf(m int) mailbox.Flags {
+	if f := flagSets[m].Load(); f != nil {
+		return *f
+	}
+	var list []mailbox.Flag
+	for b, f := range flagNames {
+		if m&(1<<b) != 0 {
+			list = append(list, f)
+		}
+	}
+	f := mailbox.MustFlags(list...)
+	flagSets[m].CompareAndSwap(nil, &f)
+	return *flagSets[m].Load()
+}
 
 // pickFlags draws the flags of a message in a folder of kind k, following
 // what real accounts hold: most mail read, some answered, flagged or

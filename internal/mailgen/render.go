@@ -188,26 +188,23 @@ func (g *Generator) render(dst []byte, id ident, th *thread) []byte {
 
 	switch {
 	case ft.attach:
-		outer := boundary(&r)
+		outer := newBoundary(&r)
 		w.s(`Content-Type: multipart/mixed; boundary="`)
-		w.s(outer)
+		w.b = append(w.b, outer[:]...)
 		w.c('"')
 		w.nl()
 		w.nl()
 		w.s("This is a multi-part message in MIME format.")
 		w.nl()
-		w.delimiter(outer)
+		w.delimiter(&outer)
 		if ft.alt {
 			g.alternative(w, &r, budget, ft, id, th)
 		} else {
 			g.plain(w, &r, budget, ft, id, th)
 		}
-		w.delimiter(outer)
-		g.attachment(w, &r, ft, start, outer)
-		w.s("--")
-		w.s(outer)
-		w.s("--")
-		w.nl()
+		w.delimiter(&outer)
+		g.attachment(w, &r, ft, start)
+		w.close(&outer)
 	case ft.alt:
 		g.alternative(w, &r, budget, ft, id, th)
 	default:
@@ -366,23 +363,35 @@ func upper(c byte) byte {
 	return c
 }
 
-// boundary returns a fresh multipart boundary.
-func boundary(r *rng) string {
+// boundary is a multipart boundary: "=_mailgen_" and 16 hex digits.
+type boundary [26]byte
+
+// newBoundary returns a fresh boundary.
+func newBoundary(r *rng) boundary {
 	const digits = "0123456789abcdef"
-	b := []byte("=_mailgen_0000000000000000")
+	var b boundary
+	copy(b[:], "=_mailgen_")
 	v := r.u64()
 	for k := len(b) - 16; k < len(b); k++ {
 		b[k] = digits[v&15]
 		v >>= 4
 	}
-	return string(b)
+	return b
 }
 
 // delimiter appends a multipart delimiter line.
-func (w *writer) delimiter(b string) {
+func (w *writer) delimiter(b *boundary) {
 	w.nl()
 	w.s("--")
-	w.s(b)
+	w.b = append(w.b, b[:]...)
+	w.nl()
+}
+
+// close appends a multipart close-delimiter line.
+func (w *writer) close(b *boundary) {
+	w.s("--")
+	w.b = append(w.b, b[:]...)
+	w.s("--")
 	w.nl()
 }
 
@@ -415,26 +424,23 @@ func (g *Generator) plain(w *writer, r *rng, budget int, ft features, id ident, 
 // alternative appends a multipart/alternative part: the text, then the
 // same as HTML.
 func (g *Generator) alternative(w *writer, r *rng, budget int, ft features, id ident, th *thread) {
-	b := boundary(r)
+	b := newBoundary(r)
 	w.s(`Content-Type: multipart/alternative; boundary="`)
-	w.s(b)
+	w.b = append(w.b, b[:]...)
 	w.c('"')
 	w.nl()
-	w.delimiter(b)
+	w.delimiter(&b)
 	textType(w, "plain", ft, false)
 	w.nl()
 	from := len(w.b)
 	g.text(w, r, budget*2/5, ft, id, th)
 	to := len(w.b)
-	w.delimiter(b)
+	w.delimiter(&b)
 	textType(w, "html", ft, false)
 	w.nl()
 	w.html(from, to)
 	w.nl()
-	w.s("--")
-	w.s(b)
-	w.s("--")
-	w.nl()
+	w.close(&b)
 }
 
 // text appends about n bytes of text: prose, sometimes with a long line
@@ -609,9 +615,9 @@ func (w *writer) html(from, to int) {
 // attachment appends an attachment part of random bytes in base64. Its
 // size is log-normal (median 96 KiB), or for a large message such that
 // the whole message is between 1 MiB and MaxSize; never so large that the
-// message, which began at w.b[start] and ends with the closing delimiter
-// of boundary outer, would exceed MaxSize.
-func (g *Generator) attachment(w *writer, r *rng, ft features, start int, outer string) {
+// message, which began at w.b[start] and ends with a close-delimiter,
+// would exceed MaxSize.
+func (g *Generator) attachment(w *writer, r *rng, ft features, start int) {
 	kind := pick(r, attachmentKinds)
 	var name []byte
 	if ft.utf8 && r.chance(0.5) {
@@ -650,7 +656,7 @@ func (g *Generator) attachment(w *writer, r *rng, ft features, start int, outer 
 	// keeps within MaxSize, and is the same, in both forms.
 	const perLine = 78 // a line of base64 holds 57 bytes
 	size := len(w.b) - start + bytes.Count(w.b[start:], []byte{'\n'})
-	tail := 2 + len(outer) + 2 + 2 // the closing delimiter
+	tail := 2 + len(boundary{}) + 2 + 2 // the close-delimiter
 	room := g.o.MaxSize - size - tail
 	var raw int
 	if ft.large {
