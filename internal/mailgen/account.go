@@ -98,11 +98,12 @@ func (s Stats) String() string {
 // exist yet) and appends the account's messages to them with their flags
 // and internal dates, in stream order. When store is a [mailbox.Batcher],
 // appends go through batches, committed every few hundred messages. It
-// streams: at most a few messages are held in memory at a time; one
-// goroutine generates them while the caller's appends them.
+// streams: at most a few messages are held in memory at a time; a
+// goroutine of its own generates them while the calling one appends them.
 //
-// On an error it returns what was appended so far and the error, which
-// names the message and wraps the store's.
+// On an error it commits what it appended (batches included) and returns
+// the error, which names the message and wraps the store's, with the
+// Stats of what was appended before.
 func (g *Generator) Populate(ctx context.Context, store mailbox.Store, spec AccountSpec) (Stats, error) {
 	if err := spec.validate(); err != nil {
 		return Stats{}, err
@@ -110,22 +111,41 @@ func (g *Generator) Populate(ctx context.Context, store mailbox.Store, spec Acco
 	if err := g.createFolders(ctx, store); err != nil {
 		return Stats{}, err
 	}
-	a := newAppender(store)
-	defer a.close()
 	var st Stats
-	for m := range g.pipeline(0, spec.Messages) {
-		if err := ctx.Err(); err != nil {
-			return st, fmt.Errorf("mailgen: populate: message %d: %w", m.Index, err)
-		}
-		if err := a.append(ctx, m); err != nil {
-			return st, fmt.Errorf("mailgen: populate: message %d: %w", m.Index, err)
-		}
-		st.add(m)
-	}
-	if err := a.commit(ctx); err != nil {
+	if err := appendAll(ctx, store, g.pipeline(0, spec.Messages), &st); err != nil {
 		return st, fmt.Errorf("mailgen: populate: %w", err)
 	}
 	return st, nil
+}
+
+// appendAll appends the messages of seq to store, counting them in st. On
+// an error it still commits the batches it opened, so that the messages
+// st counts are in the store; if that commit fails too, the error says so.
+func appendAll(ctx context.Context, store mailbox.Store, seq iter.Seq[Message], st *Stats) error {
+	a := newAppender(store)
+	defer a.close()
+	var err error
+	for m := range seq {
+		if err = ctx.Err(); err == nil {
+			err = a.append(ctx, m)
+		}
+		if err != nil {
+			err = fmt.Errorf("message %d: %w", m.Index, err)
+			break
+		}
+		st.add(m)
+	}
+	cctx := ctx
+	if err != nil {
+		cctx = context.WithoutCancel(ctx) // keep what was appended
+	}
+	if cerr := a.commit(cctx); cerr != nil {
+		if err != nil {
+			return errors.Join(err, fmt.Errorf("commit of the messages appended before: %w", cerr))
+		}
+		return cerr
+	}
+	return err
 }
 
 // pipeline yields messages 0 to n-1 of stream st, generated ahead on

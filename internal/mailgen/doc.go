@@ -40,6 +40,11 @@
 //     body: a replica must copy those bytes exactly.
 //   - Duplicates: 0.2 % of messages are byte-for-byte copies of an earlier
 //     message ([Message.Original]), as after a copy between folders.
+//   - The rare features (large messages, duplicates, long lines, bare CRs,
+//     missing Message-IDs) are spread evenly over the stream rather than
+//     drawn at random: any n consecutive messages hold n times the rate of
+//     each, give or take three. 3,000 messages hold at least two large
+//     ones, whatever the seed.
 //   - Flags: most mail \Seen; unread mail mostly in INBOX and the lists;
 //     \Answered, \Flagged, the private flag [mailbox.Passed] with
 //     $Forwarded on forwarded mail, $Label1-3, Junk, NonJunk, $MDNSent;

@@ -32,7 +32,8 @@ func (s MutateSpec) validate() error {
 func mutationStream(seed uint64) uint64 { return mix(seed^0x6a09e667f3bcc909) | 1 }
 
 // NewMail returns the k-th new message that Mutate with seed appends: a
-// message of its own stream, dated after the account's mail, arrived
+// message of a stream of its own (its Index is k; a duplicate's Original
+// counts in that stream too), dated after the account's mail, arrived
 // unread (received mail has no \Seen, \Answered or forwarding flags).
 func (g *Generator) NewMail(seed uint64, k int) Message {
 	_, m := g.appendNewMail(nil, seed, k)
@@ -82,7 +83,9 @@ var toggles = []struct {
 // messages. Only the chosen messages are held in memory. When the store
 // holds fewer messages than asked for, all of them are changed.
 //
-// The Stats count the new messages, the flag changes and the expunges made.
+// The Stats count the new messages, the flag changes and the expunges made,
+// also when an error stops Mutate (new mail appended before the error is
+// committed, as by [Generator.Populate]).
 func (g *Generator) Mutate(ctx context.Context, store mailbox.Store, seed uint64, spec MutateSpec) (Stats, error) {
 	var st Stats
 	if err := spec.validate(); err != nil {
@@ -152,22 +155,18 @@ func (g *Generator) Mutate(ctx context.Context, store mailbox.Store, seed uint64
 	if err := g.createFolders(ctx, store); err != nil {
 		return st, fmt.Errorf("mailgen: mutate: %w", err)
 	}
-	a := newAppender(store)
-	defer a.close()
-	var buf []byte
-	for k := range spec.New {
-		var m Message
-		buf, m = g.appendNewMail(buf[:0], seed, k)
-		if err := ctx.Err(); err != nil {
-			return st, fmt.Errorf("mailgen: mutate: new message %d: %w", k, err)
+	newMail := func(yield func(Message) bool) {
+		var buf []byte
+		for k := range spec.New {
+			var m Message
+			buf, m = g.appendNewMail(buf[:0], seed, k)
+			if !yield(m) {
+				return
+			}
 		}
-		if err := a.append(ctx, m); err != nil {
-			return st, fmt.Errorf("mailgen: mutate: new message %d: %w", k, err)
-		}
-		st.add(m)
 	}
-	if err := a.commit(ctx); err != nil {
-		return st, fmt.Errorf("mailgen: mutate: %w", err)
+	if err := appendAll(ctx, store, newMail, &st); err != nil {
+		return st, fmt.Errorf("mailgen: mutate: new %w", err)
 	}
 	return st, nil
 }

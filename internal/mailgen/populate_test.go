@@ -289,6 +289,71 @@ func TestPopulateErrors(t *testing.T) {
 	}
 }
 
+// failingBatcher is a store whose batches fail every append after the
+// first ok ones (counted over all batches), and whose commits fail when
+// failCommit is set.
+type failingBatcher struct {
+	*memstore.Store
+	ok         int64
+	n          atomic.Int64
+	failCommit bool
+}
+
+type failingBatch struct {
+	mailbox.Batch
+	s *failingBatcher
+}
+
+func (s *failingBatcher) Batch(ctx context.Context, name string) (mailbox.Batch, error) {
+	b, err := s.Store.Batch(ctx, name)
+	return failingBatch{b, s}, err
+}
+
+func (b failingBatch) Append(ctx context.Context, lit mailbox.Literal, meta mailbox.AppendMeta) (uid.UID, error) {
+	if b.s.n.Add(1) > b.s.ok {
+		return 0, &mailbox.Error{Op: "batch append", Store: "failing", Err: mailbox.ErrReadOnly}
+	}
+	return b.Batch.Append(ctx, lit, meta)
+}
+
+func (b failingBatch) Commit(ctx context.Context) error {
+	if b.s.failCommit {
+		b.Batch.Close()
+		return &mailbox.Error{Op: "batch commit", Store: "failing", Err: mailbox.ErrTransient}
+	}
+	return b.Batch.Commit(ctx)
+}
+
+// TestPopulateBatchErrors checks that after a failed batch append
+// Populate commits what it appended, so that the store holds what the
+// Stats count; and that a failed commit is an error.
+func TestPopulateBatchErrors(t *testing.T) {
+	t.Parallel()
+	g := mailgen.New(testSeed(t))
+	s := &failingBatcher{Store: newStore(t), ok: 120}
+	st, err := g.Populate(t.Context(), s, mailgen.AccountSpec{Messages: 300})
+	if !errors.Is(err, mailbox.ErrReadOnly) || !strings.Contains(err.Error(), "message 120") || st.Messages != 120 {
+		t.Errorf("Populate = %v, %d messages; want an error wrapping %v naming message 120, 120 messages", err, st.Messages, mailbox.ErrReadOnly)
+	}
+	held := 0
+	for _, entries := range dump(t, s) {
+		held += len(entries)
+	}
+	if held != st.Messages {
+		t.Errorf("the store holds %d messages after the error, Stats count %d", held, st.Messages)
+	}
+
+	s = &failingBatcher{Store: newStore(t), ok: 1000, failCommit: true}
+	if _, err := g.Populate(t.Context(), s, mailgen.AccountSpec{Messages: 30}); !errors.Is(err, mailbox.ErrTransient) {
+		t.Errorf("Populate with failing commits = %v, want an error wrapping %v", err, mailbox.ErrTransient)
+	}
+	s = &failingBatcher{Store: newStore(t), ok: 10, failCommit: true}
+	_, err = g.Populate(t.Context(), s, mailgen.AccountSpec{Messages: 30})
+	if !errors.Is(err, mailbox.ErrTransient) || !errors.Is(err, mailbox.ErrReadOnly) {
+		t.Errorf("Populate with failing appends and commits = %v, want an error wrapping both", err)
+	}
+}
+
 // TestAccount checks that Account yields the messages of the stream in
 // order and stops when asked to.
 func TestAccount(t *testing.T) {
