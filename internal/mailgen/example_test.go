@@ -45,9 +45,9 @@ func Example() {
 	}
 	fmt.Printf("%d new, %d flag changes, %d expunged\n", mt.Messages, mt.FlagChanges, mt.Expunges)
 	// Output:
-	// message 42: INBOX ($Label3 \Seen) 2021-08-28 08:13:22, 4299 bytes
+	// message 42: INBOX ($Label3 \Seen) 2021-08-28 08:13:22, 4297 bytes
 	// Subject: Download made
-	// 500 messages, 4689955 bytes, the largest 309324 bytes, duplicates: 1
+	// 500 messages, 4689899 bytes, the largest 309332 bytes, duplicates: 1
 	//   INBOX                161
 	//   Archive               67
 	//   Archive/2023          27

@@ -226,16 +226,19 @@ func (g *Generator) trace(w *writer, r *rng, f *folder, from *party, arrived tim
 	}
 	w.nl()
 	w.header("Delivered-To", g.owner.addr)
+	// Newest first: the hop into the owner's server, then the relays
+	// before it, back to the sender's (through the list server for list
+	// mail).
 	hops := r.between(1, 3)
 	t := arrived.UTC()
+	by, byN := "", 0 // the server that received the hop: the owner's first
 	for h := range hops {
-		w.s("Received: from ")
 		relay := from.domain
-		if f.Kind == List && h == hops-1 {
+		if f.Kind == List && h == 0 {
 			relay = "lists.example.org"
 		}
 		n := r.intn(9)
-		w.s("mx")
+		w.s("Received: from mx")
 		w.int(n)
 		w.c('.')
 		w.s(relay)
@@ -247,8 +250,15 @@ func (g *Generator) trace(w *writer, r *rng, f *folder, from *party, arrived tim
 		w.int(r.between(1, 254))
 		w.s("])")
 		w.nl()
-		w.s("\tby mail.")
-		w.s(g.owner.domain)
+		if h == 0 {
+			w.s("\tby mail.")
+			w.s(g.owner.domain)
+		} else {
+			w.s("\tby mx")
+			w.int(byN)
+			w.c('.')
+			w.s(by)
+		}
 		w.s(" (Postfix) with ESMTPS id ")
 		w.hex(r.u64(), 10)
 		w.nl()
@@ -258,6 +268,7 @@ func (g *Generator) trace(w *writer, r *rng, f *folder, from *party, arrived tim
 		w.date(t)
 		w.s(" (UTC)")
 		w.nl()
+		by, byN = relay, n
 		t = t.Add(-time.Duration(r.between(1, 30)) * time.Second)
 	}
 	if r.chance(0.5) {
