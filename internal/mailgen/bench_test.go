@@ -1,6 +1,9 @@
 package mailgen_test
 
 import (
+	"context"
+	"io"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -8,6 +11,7 @@ import (
 	"github.com/mailrepl/mailrepl/internal/mailgen"
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/mailbox/memstore"
+	"github.com/mailrepl/mailrepl/uid"
 )
 
 // reportRate reports messages and megabytes per second of the benchmark.
@@ -157,4 +161,42 @@ func BenchmarkMutate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*700)/b.Elapsed().Seconds(), "changes/s")
+}
+
+// discardStore reads every appended message and keeps none, and samples
+// the heap every thousand appends.
+type discardStore struct {
+	mailbox.Store
+	n        int
+	peakHeap uint64
+}
+
+func (s *discardStore) Append(ctx context.Context, name string, lit mailbox.Literal, meta mailbox.AppendMeta) (uid.UID, error) {
+	if _, err := io.Copy(io.Discard, lit); err != nil {
+		return 0, err
+	}
+	if s.n++; s.n%1000 == 0 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		s.peakHeap = max(s.peakHeap, ms.HeapInuse)
+	}
+	return uid.UID(s.n), nil
+}
+
+// BenchmarkPopulateMemory streams a 100,000-message account (about 1.7 GB)
+// into a store that keeps nothing, and reports the largest heap seen: what
+// Populate itself holds, whatever the account's size.
+func BenchmarkPopulateMemory(b *testing.B) {
+	const n = 100_000
+	g := mailgen.New(1)
+	for b.Loop() {
+		s := &discardStore{Store: memstore.New(nil)}
+		st, err := g.Populate(b.Context(), s, mailgen.AccountSpec{Messages: n})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(s.peakHeap)/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(st.Bytes)/(1<<20), "account-MiB")
+		s.Close()
+	}
 }
