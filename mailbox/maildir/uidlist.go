@@ -2,8 +2,10 @@ package maildir
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,6 +53,12 @@ type uidlist struct {
 	guid     string   // the header's G (32 hex digits), "" when absent
 	hdrExt   []string // other header fields, verbatim
 	recs     []record // ascending UIDs
+
+	ix *uidlistIndex // built on first use; a list is not changed once indexed
+}
+
+func newUidlist(v uid.Validity, next uid.UID) *uidlist {
+	return &uidlist{version: 3, validity: v, next: next, ix: new(uidlistIndex)}
 }
 
 // record is one line of the uidlist.
@@ -129,7 +137,7 @@ func parseUidlist(data []byte) (l *uidlist, dups int, err error) {
 	if len(lines[len(lines)-1]) == 0 {
 		lines = lines[:len(lines)-1]
 	}
-	l = &uidlist{}
+	l = &uidlist{ix: new(uidlistIndex)}
 	if err := l.parseHeader(string(lines[0])); err != nil {
 		return nil, 0, err
 	}
@@ -316,4 +324,8 @@ func (l *uidlist) format() []byte {
 		b.WriteByte('\n')
 	}
 	return b.Bytes()
+}
+
+func sortRecords(recs []record) {
+	slices.SortFunc(recs, func(a, b record) int { return cmp.Compare(a.uid, b.uid) })
 }

@@ -1,0 +1,478 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/uid"
+)
+
+// A delivery, as Dovecot makes it (src/lib-storage/index/maildir/
+// maildir-save.c), and durable at each step:
+//
+//  1. write the message into tmp/, set its mtime to the internal date,
+//     fsync it;
+//  2. take the dovecot-uidlist lock and reread the uidlist;
+//  3. rename the file into cur/ ("<base>:2,<flags>"), or into new/ when
+//     it has no flags, its base getting ",S=<size>,W=<size with CRLF>";
+//  4. fsync the directory, so the file is durable before its UID exists;
+//  5. publish the UID: rewrite the uidlist (temporary file, fsync, rename,
+//     fsync of the folder), then release the lock.
+//
+// A batch does 1 and 3 per message, and 2, 4 and 5 once: it holds the lock
+// from its first append to its commit (touching it so that it does not
+// look stale). A crash before 5 leaves files with no UID, which the next
+// listing publishes with new UIDs: nothing is lost.
+
+// Append adds a message and returns its UID.
+func (s *Store) Append(ctx context.Context, name string, lit mailbox.Literal, meta mailbox.AppendMeta) (uid.UID, error) {
+	b, err := s.newBatch(ctx, "append", name)
+	if err != nil {
+		return 0, err
+	}
+	defer b.Close()
+	u, err := b.Append(ctx, lit, meta)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.Commit(ctx); err != nil {
+		return 0, err
+	}
+	return u, nil
+}
+
+// AppendUID appends a message with UID u, which must be at least UIDNEXT.
+func (s *Store) AppendUID(ctx context.Context, name string, u uid.UID, lit mailbox.Literal, meta mailbox.AppendMeta) error {
+	b, err := s.newBatch(ctx, "append", name)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.AppendUID(ctx, u, lit, meta); err != nil {
+		return err
+	}
+	return b.Commit(ctx)
+}
+
+// Batch starts a batch of appends to one mailbox. It holds the mailbox's
+// dovecot-uidlist lock from its first append until Commit or Close, so
+// that Dovecot and other stores wait meanwhile: keep batches short.
+func (s *Store) Batch(ctx context.Context, name string) (mailbox.Batch, error) {
+	return s.newBatch(ctx, "batch", name)
+}
+
+func (s *Store) newBatch(ctx context.Context, op, name string) (*batch, error) {
+	f, err := s.folder(op, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkWritable(op, f.name); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, f.err(op, 0, "", err)
+	}
+	return &batch{f: f}, nil
+}
+
+// batch implements mailbox.Batch.
+type batch struct {
+	f *folder
+
+	held      bool
+	dl        *dotlock
+	ul        *uidlist // the list being built
+	kw        keywords
+	lastTouch time.Time
+	moved     []string // files renamed into cur/ or new/, for undoing
+	cur, new  bool     // directories changed
+	done      bool
+}
+
+var _ mailbox.Batch = (*batch)(nil)
+
+func (b *batch) Append(ctx context.Context, lit mailbox.Literal, meta mailbox.AppendMeta) (uid.UID, error) {
+	return b.append(ctx, 0, lit, meta)
+}
+
+func (b *batch) AppendUID(ctx context.Context, u uid.UID, lit mailbox.Literal, meta mailbox.AppendMeta) error {
+	if u == 0 {
+		return b.f.err("append", u, "", fmt.Errorf("%w: UID 0", mailbox.ErrUIDOrder))
+	}
+	_, err := b.append(ctx, u, lit, meta)
+	return err
+}
+
+// append delivers one message, with UID want or, if zero, the next.
+func (b *batch) append(ctx context.Context, want uid.UID, lit mailbox.Literal, meta mailbox.AppendMeta) (uid.UID, error) {
+	const op = "append"
+	f := b.f
+	if b.done {
+		return 0, f.err(op, want, "", fmt.Errorf("%w: batch ended", mailbox.ErrClosed))
+	}
+	if err := f.s.checkWritable(op, f.name); err != nil {
+		return 0, err
+	}
+	if err := checkFlags(meta.Flags); err != nil {
+		return 0, f.err(op, want, "", err)
+	}
+	if want >= uid.Max {
+		return 0, f.err(op, want, "", fmt.Errorf("%w: UID %d is above the highest a Maildir keeps", mailbox.ErrUIDOrder, want))
+	}
+	tmp, err := f.writeTmp(ctx, lit, meta)
+	if err != nil {
+		return 0, err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			os.Remove(tmp.path)
+		}
+	}()
+	if !b.held {
+		if err := b.hold(ctx); err != nil {
+			return 0, err
+		}
+	}
+	u := b.ul.next
+	if want != 0 {
+		if want < b.ul.next {
+			return 0, f.err(op, want, "", fmt.Errorf("%w: UID %d is below UIDNEXT %d", mailbox.ErrUIDOrder, want, b.ul.next))
+		}
+		u = want
+	}
+	chars, added, err := encodeFlags(meta.Flags, &b.kw)
+	if err != nil {
+		b.kw = f.kw
+		return 0, f.err(op, want, "", err)
+	}
+	if added {
+		if err := f.writeKeywordsLocked(ctx, &b.kw); err != nil {
+			return 0, f.err(op, want, f.keywordsPath(), err)
+		}
+	}
+	base := fmt.Sprintf("%s,S=%d,W=%d", tmp.base, tmp.size, tmp.vsize)
+	ref := fileRef{name: base, inNew: chars == ""}
+	if chars != "" {
+		ref.name = fileName{base: base}.withFlags(chars).String()
+	}
+	dest := f.filePath(ref)
+	if err := os.Rename(tmp.path, dest); err != nil {
+		return 0, f.err(op, want, dest, err)
+	}
+	keep = true
+	b.moved = append(b.moved, dest)
+	b.cur = b.cur || !ref.inNew
+	b.new = b.new || ref.inNew
+	rec := record{uid: u, base: base}
+	rec.setEmailID(tmp.id)
+	b.ul.recs = append(b.ul.recs, rec)
+	b.ul.next = u + 1
+	if time.Since(b.lastTouch) >= touchEvery {
+		if err := b.dl.touch(); err != nil {
+			f.s.warn("maildir: cannot touch the dovecot-uidlist lock", "path", b.dl.lockPath, "err", err)
+		}
+		b.lastTouch = time.Now()
+	}
+	return u, nil
+}
+
+// hold takes the folder and its uidlist lock and starts the new list from
+// the current one (new files of others published first).
+func (b *batch) hold(ctx context.Context) error {
+	const op = "append"
+	f := b.f
+	if err := f.acquire(ctx); err != nil {
+		return f.err(op, 0, "", err)
+	}
+	dl, err := f.lockUidlist(ctx, op)
+	if err != nil {
+		f.release()
+		return err
+	}
+	l, err := f.syncHeldLocked(ctx, op)
+	if err == nil {
+		err = f.loadKeywordsLocked()
+		if err != nil {
+			err = f.err(op, 0, f.keywordsPath(), err)
+		}
+	}
+	if err != nil {
+		f.unlockUidlist(dl)
+		f.release()
+		return err
+	}
+	b.held, b.dl, b.ul, b.kw, b.lastTouch = true, dl, l.clone(), f.kw, time.Now()
+	return nil
+}
+
+// Commit makes the batch's files durable, then publishes their UIDs. On
+// failure the batch's files are removed.
+func (b *batch) Commit(ctx context.Context) error {
+	const op = "append"
+	f := b.f
+	if b.done {
+		return f.err(op, 0, "", fmt.Errorf("%w: batch ended", mailbox.ErrClosed))
+	}
+	if !b.held {
+		b.done = true
+		return nil
+	}
+	err := ctx.Err()
+	if err != nil {
+		err = f.err(op, 0, "", err)
+	}
+	if err == nil && b.cur {
+		if e := syncDir(filepath.Join(f.path, "cur")); e != nil {
+			err = f.err(op, 0, filepath.Join(f.path, "cur"), e)
+		}
+	}
+	if err == nil && b.new {
+		if e := syncDir(filepath.Join(f.path, "new")); e != nil {
+			err = f.err(op, 0, filepath.Join(f.path, "new"), e)
+		}
+	}
+	if err == nil {
+		err = f.writeUidlistLocked(ctx, op, b.ul)
+	}
+	if err != nil {
+		b.undo()
+		return err
+	}
+	f.sc = nil
+	b.moved = nil
+	b.end()
+	return nil
+}
+
+// Close ends the batch; appends not committed are removed.
+func (b *batch) Close() error {
+	if !b.done {
+		b.undo()
+	}
+	return nil
+}
+
+func (b *batch) undo() {
+	for _, p := range b.moved {
+		os.Remove(p)
+	}
+	b.moved = nil
+	b.f.sc = nil
+	b.end()
+}
+
+func (b *batch) end() {
+	if b.held {
+		b.f.unlockUidlist(b.dl)
+		b.f.release()
+		b.held = false
+	}
+	b.done = true
+}
+
+// tmpFile is a message written into tmp/.
+type tmpFile struct {
+	path, base  string
+	size, vsize int64
+	id          mailbox.EmailID
+}
+
+// writeTmp writes a message into tmp/ (created if missing), checks it
+// against its declared size and expected EmailID, sets its mtime to the
+// internal date and fsyncs it. On any failure nothing is left behind.
+func (f *folder) writeTmp(ctx context.Context, lit mailbox.Literal, meta mailbox.AppendMeta) (tf tmpFile, err error) {
+	const op = "append"
+	size := lit.Size()
+	if size <= 0 {
+		return tf, f.err(op, 0, "", fmt.Errorf("%w: empty message (declared size %d)", mailbox.ErrInvalidMessage, size))
+	}
+	tmpDir := filepath.Join(f.path, "tmp")
+	if err := os.Mkdir(tmpDir, f.s.opts.DirMode); err != nil && !errors.Is(err, fs.ErrExist) {
+		return tf, f.err(op, 0, tmpDir, err)
+	}
+	now := f.s.opts.Now()
+	var fh *os.File
+	for {
+		tf.base = newBase(now.Unix(), now.Nanosecond()/1000, f.s.pid, deliveries.Add(1), f.s.host, 0, 0)
+		tf.base = tf.base[:len(tf.base)-len(",S=0,W=0")]
+		tf.path = filepath.Join(tmpDir, tf.base)
+		fh, err = os.OpenFile(tf.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.s.opts.FileMode)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return tf, f.err(op, 0, tf.path, err)
+	}
+	defer func() {
+		if err != nil {
+			fh.Close()
+			os.Remove(tf.path)
+		}
+	}()
+	h := mailbox.NewHasher()
+	w := io.MultiWriter(fh, h)
+	buf := make([]byte, 64<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return tf, f.err(op, 0, "", err)
+		}
+		n, rerr := lit.Read(buf)
+		if n > 0 {
+			if h.Size()+int64(n) > size {
+				return tf, f.err(op, 0, "", fmt.Errorf("%w: the literal gives more than its declared %d bytes", mailbox.ErrInvalidMessage, size))
+			}
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return tf, f.err(op, 0, tf.path, werr)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return tf, f.err(op, 0, "", fmt.Errorf("reading the message: %w", rerr))
+		}
+	}
+	if h.Size() != size {
+		return tf, f.err(op, 0, "", fmt.Errorf("%w: the literal gave %d bytes, declared %d", mailbox.ErrInvalidMessage, h.Size(), size))
+	}
+	tf.size, tf.vsize, tf.id = h.Size(), h.NormalizedSize(), h.Sum()
+	if !meta.EmailID.IsZero() && meta.EmailID != tf.id {
+		return tf, f.err(op, 0, "", fmt.Errorf("%w: %w: message has %s, expected %s", mailbox.ErrCorrupt, mailbox.ErrEmailIDMismatch, tf.id.Short(), meta.EmailID.Short()))
+	}
+	date := meta.InternalDate
+	if date.IsZero() {
+		date = now
+	}
+	if err := os.Chtimes(tf.path, date, date); err != nil {
+		return tf, f.err(op, 0, tf.path, err)
+	}
+	if err := fh.Sync(); err != nil {
+		return tf, f.err(op, 0, tf.path, err)
+	}
+	if err := fh.Close(); err != nil {
+		return tf, f.err(op, 0, tf.path, err)
+	}
+	return tf, nil
+}
+
+// SetUIDNext raises the mailbox's UIDNEXT.
+func (s *Store) SetUIDNext(ctx context.Context, name string, next uid.UID) error {
+	const op = "set UIDNEXT"
+	f, err := s.folder(op, name)
+	if err != nil {
+		return err
+	}
+	if err := s.checkWritable(op, f.name); err != nil {
+		return err
+	}
+	if err := f.acquire(ctx); err != nil {
+		return f.err(op, 0, "", err)
+	}
+	defer f.release()
+	dl, err := f.lockUidlist(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer f.unlockUidlist(dl)
+	l, err := f.syncHeldLocked(ctx, op)
+	if err != nil {
+		return err
+	}
+	switch {
+	case next == l.next:
+		return nil
+	case next < l.next:
+		return f.err(op, 0, "", fmt.Errorf("%w: UIDNEXT %d is below the current %d", mailbox.ErrUIDOrder, next, l.next))
+	case next > uid.Max:
+		return f.err(op, 0, "", fmt.Errorf("%w: UIDNEXT %d", mailbox.ErrUIDOrder, next))
+	}
+	l = l.clone()
+	l.next = next
+	return f.writeUidlistLocked(ctx, op, l)
+}
+
+// ResetUIDs starts UIDVALIDITY epoch v: each message whose UID is a
+// source UID of m gets m's target UID, the others are expunged. The new
+// uidlist is published first, then the other files are removed: a crash
+// between the two leaves them as new messages (with new UIDs under v),
+// never loses one that m keeps.
+func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *uid.Map) error {
+	const op = "reset UIDs"
+	f, err := s.folder(op, name)
+	if err != nil {
+		return err
+	}
+	if err := s.checkWritable(op, f.name); err != nil {
+		return err
+	}
+	if v == 0 {
+		return f.err(op, 0, "", fmt.Errorf("%w: UIDVALIDITY 0", mailbox.ErrNotAllowed))
+	}
+	if m == nil {
+		m = new(uid.Map)
+	}
+	if err := f.acquire(ctx); err != nil {
+		return f.err(op, 0, "", err)
+	}
+	defer f.release()
+	dl, err := f.lockUidlist(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer f.unlockUidlist(dl)
+	l, err := f.syncHeldLocked(ctx, op)
+	if err != nil {
+		return err
+	}
+	if v == l.validity {
+		return f.err(op, 0, "", fmt.Errorf("%w: UIDVALIDITY is %d already", mailbox.ErrNotAllowed, v))
+	}
+	sc, err := f.scanLocked(true)
+	if err != nil {
+		return f.err(op, 0, f.path, err)
+	}
+	nl := newUidlist(v, 1)
+	nl.guid, nl.hdrExt = l.guid, l.hdrExt
+	var drop []string
+	for _, r := range l.recs {
+		ref, ok := sc.files[r.base]
+		if !ok {
+			continue
+		}
+		dst, keep := m.Dst(r.uid)
+		if !keep {
+			drop = append(drop, f.filePath(ref))
+			continue
+		}
+		if dst >= uid.Max {
+			return f.err(op, dst, "", fmt.Errorf("%w: UID %d is above the highest a Maildir keeps", mailbox.ErrUIDOrder, dst))
+		}
+		nl.recs = append(nl.recs, record{uid: dst, ext: r.ext, base: r.base})
+		nl.next = max(nl.next, dst+1)
+	}
+	sortRecords(nl.recs)
+	if err := f.writeUidlistLocked(ctx, op, nl); err != nil {
+		return err
+	}
+	var cur, new bool
+	for _, p := range drop {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return f.err(op, 0, p, err)
+		}
+		if filepath.Base(filepath.Dir(p)) == "new" {
+			new = true
+		} else {
+			cur = true
+		}
+	}
+	return f.finishChangesLocked(op, cur, new)
+}

@@ -1,0 +1,259 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"syscall"
+
+	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/uid"
+)
+
+// recsIn yields the positions of the records of l whose UIDs are in set,
+// in UID order.
+func recsIn(l *uidlist, set uid.Set) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		i := 0
+		for rg := range set.Ranges() {
+			j, _ := l.find(rg.Start)
+			i = max(i, j)
+			for ; i < len(l.recs) && l.recs[i].uid <= rg.Stop; i++ {
+				if !yield(i) {
+					return
+				}
+			}
+			if i >= len(l.recs) {
+				return
+			}
+		}
+	}
+}
+
+// Messages lists the messages in set without reading their bodies: UIDs
+// from dovecot-uidlist joined with the files of cur/ and new/, flags from
+// the file names, sizes from their S= fields, EmailIDs from the uidlist's
+// cache (zero when not cached yet), internal dates from the files' mtimes.
+// A uidlist line without a file is an expunged message and is not listed.
+func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq2[mailbox.Message, error] {
+	return func(yield func(mailbox.Message, error) bool) {
+		const op = "list"
+		f, err := s.folder(op, name)
+		if err != nil {
+			yield(mailbox.Message{}, err)
+			return
+		}
+		if err := f.acquire(ctx); err != nil {
+			yield(mailbox.Message{}, f.err(op, 0, "", err))
+			return
+		}
+		sn, err := f.syncLocked(ctx, op)
+		f.release()
+		if err != nil {
+			yield(mailbox.Message{}, err)
+			return
+		}
+		dec := &flagDecoder{kw: &sn.kw, bad: func(kw string) {
+			f.warnOnce("kw:"+kw, "maildir: dovecot-keywords holds a keyword that is no IMAP atom; not shown", "path", f.keywordsPath(), "keyword", kw)
+		}}
+		var st syscall.Stat_t
+		n := 0
+		for i := range recsIn(sn.ul, set) {
+			if n++; n%256 == 0 {
+				if err := ctx.Err(); err != nil {
+					yield(mailbox.Message{}, f.err(op, 0, "", err))
+					return
+				}
+			}
+			r := &sn.ul.recs[i]
+			ref, ok := sn.sc.files[r.base]
+			if !ok {
+				continue // expunged
+			}
+			path := f.filePath(ref)
+			err := syscall.Stat(path, &st)
+			if errors.Is(err, syscall.ENOENT) {
+				// Renamed (its flags changed) or expunged since the scan.
+				if ref, ok, err = f.lookupFresh(ctx, r.base); err != nil {
+					yield(mailbox.Message{}, f.err(op, r.uid, f.path, err))
+					return
+				} else if !ok {
+					continue
+				}
+				path = f.filePath(ref)
+				err = syscall.Stat(path, &st)
+				if errors.Is(err, syscall.ENOENT) {
+					continue
+				}
+			}
+			if err != nil {
+				yield(mailbox.Message{}, f.err(op, r.uid, path, &fs.PathError{Op: "stat", Path: path, Err: err}))
+				return
+			}
+			fn, _ := parseFileName(ref.name)
+			chars, _ := fn.flagChars()
+			m := mailbox.Message{
+				UID:          r.uid,
+				Flags:        dec.decode(chars),
+				InternalDate: mtimeOf(&st),
+			}
+			if size, ok := fn.size(); ok {
+				m.Size = size
+			} else {
+				m.Size = st.Size
+			}
+			if id, ok := r.emailID(); ok {
+				m.EmailID = id
+			} else if id, ok := sn.pending[r.base]; ok {
+				m.EmailID = id
+			}
+			if !yield(m, nil) {
+				return
+			}
+		}
+	}
+}
+
+// lookupFresh finds a file again after it was renamed away.
+func (f *folder) lookupFresh(ctx context.Context, base string) (fileRef, bool, error) {
+	if err := f.acquire(ctx); err != nil {
+		return fileRef{}, false, err
+	}
+	defer f.release()
+	return f.lookupLocked(base, true)
+}
+
+// Open returns the bytes of one message. The reader computes the
+// message's EmailID as it goes; at the end it checks the bytes against
+// the size in the file name and the EmailID in the cache, and fails with
+// an error wrapping mailbox.ErrCorrupt on a mismatch. A message read to
+// its end whose EmailID was not cached has it cached (written with the
+// next uidlist rewrite).
+func (s *Store) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser, error) {
+	const op = "open"
+	f, err := s.folder(op, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.acquire(ctx); err != nil {
+		return nil, f.err(op, u, "", err)
+	}
+	defer f.release()
+	if err := f.loadUidlistLocked(); err != nil {
+		return nil, f.err(op, u, f.uidlistPath(), err)
+	}
+	if f.ul == nil {
+		if _, err := f.syncLocked(ctx, op); err != nil {
+			return nil, err
+		}
+	}
+	i, ok := f.ul.find(u)
+	if !ok {
+		// Perhaps a file with no UID yet: publish and look again.
+		if _, err := f.syncLocked(ctx, op); err != nil {
+			return nil, err
+		}
+		if i, ok = f.ul.find(u); !ok {
+			return nil, f.err(op, u, "", mailbox.ErrNotFound)
+		}
+	}
+	r := f.ul.recs[i]
+	ref, ok, err := f.lookupLocked(r.base, false)
+	for attempt := 0; ; attempt++ {
+		if err != nil {
+			return nil, f.err(op, u, f.path, err)
+		}
+		if !ok {
+			return nil, f.err(op, u, "", fmt.Errorf("%w: the message's file is gone (expunged)", mailbox.ErrNotFound))
+		}
+		fh, err := os.Open(f.filePath(ref))
+		if err == nil {
+			rd := &msgReader{f: f, fh: fh, u: u, base: r.base, path: f.filePath(ref), h: mailbox.NewHasher(), size: -1}
+			fn, _ := parseFileName(ref.name)
+			if size, ok := fn.size(); ok {
+				rd.size = size
+			}
+			rd.want, _ = r.emailID()
+			return rd, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || attempt >= 3 {
+			return nil, f.err(op, u, f.filePath(ref), err)
+		}
+		ref, ok, err = f.lookupLocked(r.base, true)
+	}
+}
+
+// msgReader streams a message file, hashing it.
+type msgReader struct {
+	f      *folder
+	fh     *os.File
+	u      uid.UID
+	base   string
+	path   string
+	h      *mailbox.Hasher
+	size   int64           // from S=, or -1
+	want   mailbox.EmailID // cached, or zero
+	eof    bool
+	failed bool
+}
+
+func (r *msgReader) Read(p []byte) (int, error) {
+	if r.fh == nil {
+		return 0, r.f.err("read", r.u, r.path, os.ErrClosed)
+	}
+	n, err := r.fh.Read(p)
+	r.h.Write(p[:n])
+	if err == io.EOF && !r.eof {
+		r.eof = true
+		if r.size >= 0 && r.h.Size() != r.size {
+			r.failed = true
+			return n, r.f.err("read", r.u, r.path, fmt.Errorf("%w: %w: file has %d bytes, its name says %d", mailbox.ErrCorrupt, mailbox.ErrEmailIDMismatch, r.h.Size(), r.size))
+		}
+		if got := r.h.Sum(); !r.want.IsZero() && got != r.want {
+			r.failed = true
+			return n, r.f.err("read", r.u, r.path, fmt.Errorf("%w: %w: body has %s, cached %s", mailbox.ErrCorrupt, mailbox.ErrEmailIDMismatch, got.Short(), r.want.Short()))
+		}
+	} else if err != nil && err != io.EOF {
+		r.failed = true
+		err = r.f.err("read", r.u, r.path, err)
+	}
+	return n, err
+}
+
+// WriteTo lets io.Copy use a large buffer.
+func (r *msgReader) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (r *msgReader) Close() error {
+	if r.fh == nil {
+		return nil
+	}
+	err := r.fh.Close()
+	r.fh = nil
+	if r.eof && !r.failed && r.want.IsZero() {
+		r.f.addPending(r.base, r.h.Sum())
+	}
+	return err
+}
