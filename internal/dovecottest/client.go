@@ -321,7 +321,7 @@ func (c *Client) Select(mbox string) (Selected, error) {
 type Message struct {
 	UID          uint32
 	Flags        []string // as the server sends them, without \Recent
-	Size         int64 // RFC822.SIZE
+	Size         int64    // RFC822.SIZE
 	InternalDate time.Time
 	Body         []byte // BODY[], when asked for
 }
