@@ -252,3 +252,5 @@ func TestWarnings(t *testing.T) {
 		t.Error("unparsable file touched:", err)
 	}
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
