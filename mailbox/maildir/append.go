@@ -319,7 +319,10 @@ func (f *folder) writeTmp(ctx context.Context, lit mailbox.Literal, meta mailbox
 		}
 	}()
 	h := mailbox.NewHasher()
-	w := io.MultiWriter(fh, h)
+	var w io.Writer = io.MultiWriter(fh, h)
+	if f.s.fault != nil {
+		w = faultWriter{w, f.s.fault, "write message"}
+	}
 	buf := make([]byte, 64<<10)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -475,4 +478,18 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 		}
 	}
 	return f.finishChangesLocked(op, cur, new)
+}
+
+// faultWriter fails writes when the store's fault hook says so (tests).
+type faultWriter struct {
+	w     io.Writer
+	fault func(op string) error
+	op    string
+}
+
+func (fw faultWriter) Write(p []byte) (int, error) {
+	if err := fw.fault(fw.op); err != nil {
+		return 0, err
+	}
+	return fw.w.Write(p)
 }

@@ -29,7 +29,8 @@ func corpus(t *testing.T, parts ...string) string {
 	return ""
 }
 
-// treeState records every path, size and mtime under dir.
+// treeState records every path under dir, and the mode, mtime and size
+// of files.
 func treeState(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
@@ -38,6 +39,10 @@ func treeState(t *testing.T, dir string) []string {
 			t.Fatal(err)
 		}
 		fi, _ := d.Info()
+		if d.IsDir() {
+			out = append(out, p+"/")
+			return nil
+		}
 		out = append(out, fmt.Sprintf("%s %v %v %d", p, fi.Mode(), fi.ModTime(), fi.Size()))
 		return nil
 	})

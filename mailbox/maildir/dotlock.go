@@ -40,6 +40,10 @@ import (
 type lockSettings struct {
 	timeout      time.Duration // give up waiting after this long
 	staleTimeout time.Duration // override a lock unchanged this long
+
+	// clock, if set, replaces time.Now in the staleness checks (tests:
+	// a lock file's ctime cannot be set into the past).
+	clock func() time.Time
 }
 
 var (
@@ -271,7 +275,11 @@ func acquireFileLock(ctx context.Context, path, lockPath string, set lockSetting
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		free, err := w.check(now.Unix())
+		checkTime := now
+		if set.clock != nil {
+			checkTime = set.clock()
+		}
+		free, err := w.check(checkTime.Unix())
 		if err != nil {
 			return nil, err
 		}

@@ -515,6 +515,11 @@ func (f *folder) writeUidlistLocked(ctx context.Context, op string, l *uidlist) 
 	if st, err := stat(p); err == nil {
 		oldM = idOf(st)
 	}
+	if f.s.fault != nil {
+		if err := f.s.fault("write uidlist"); err != nil {
+			return f.err(op, 0, p, err)
+		}
+	}
 	if err := writeUidlistFile(p, l.format(), f.s.opts.FileMode, oldM); err != nil {
 		return f.err(op, 0, p, err)
 	}

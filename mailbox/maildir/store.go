@@ -125,6 +125,10 @@ type Store struct {
 
 	structure chan struct{} // serializes Create, Rename and Delete
 
+	// fault, set by tests only, makes the named step fail ("write
+	// message", "write uidlist") when it returns an error.
+	fault func(step string) error
+
 	mu struct {
 		sync.Mutex
 		closed  bool
