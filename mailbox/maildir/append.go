@@ -32,7 +32,8 @@ import (
 // listing publishes with new UIDs: nothing is lost.
 
 // Append adds a message and returns its UID.
-func (s *Store) Append(ctx context.Context, name string, lit mailbox.Literal, meta mailbox.AppendMeta) (uid.UID, error) {
+func (s *Store) Append(ctx context.Context, name string, lit mailbox.Literal, meta mailbox.AppendMeta) (_ uid.UID, err error) {
+	defer s.nameErr(name, &err)
 	b, err := s.newBatch(ctx, "append", name)
 	if err != nil {
 		return 0, err
@@ -49,7 +50,8 @@ func (s *Store) Append(ctx context.Context, name string, lit mailbox.Literal, me
 }
 
 // AppendUID appends a message with UID u, which must be at least UIDNEXT.
-func (s *Store) AppendUID(ctx context.Context, name string, u uid.UID, lit mailbox.Literal, meta mailbox.AppendMeta) error {
+func (s *Store) AppendUID(ctx context.Context, name string, u uid.UID, lit mailbox.Literal, meta mailbox.AppendMeta) (err error) {
+	defer s.nameErr(name, &err)
 	b, err := s.newBatch(ctx, "append", name)
 	if err != nil {
 		return err
@@ -65,7 +67,11 @@ func (s *Store) AppendUID(ctx context.Context, name string, u uid.UID, lit mailb
 // dovecot-uidlist lock from its first append until Commit or Close, so
 // that Dovecot and other stores wait meanwhile: keep batches short.
 func (s *Store) Batch(ctx context.Context, name string) (mailbox.Batch, error) {
-	return s.newBatch(ctx, "batch", name)
+	b, err := s.newBatch(ctx, "batch", name)
+	if err != nil {
+		return nil, s.named(name, err)
+	}
+	return b, nil
 }
 
 func (s *Store) newBatch(ctx context.Context, op, name string) (*batch, error) {
@@ -79,35 +85,46 @@ func (s *Store) newBatch(ctx context.Context, op, name string) (*batch, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, f.err(op, 0, "", err)
 	}
-	return &batch{f: f}, nil
+	return &batch{f: f, name: name}, nil
 }
 
-// batch implements mailbox.Batch.
+// batch implements mailbox.Batch. It holds the uidlist's dotlock from its
+// first append to its end; the folder's state lock only for each step, so
+// that the batch's goroutine may still list, read and change flags in the
+// mailbox meanwhile. Files it has put into cur/ or new/ are "in flight":
+// listings skip them until Commit publishes them.
 type batch struct {
-	f *folder
+	f    *folder
+	name string // as the caller spelled it, for errors
 
 	held      bool
 	dl        *dotlock
 	ul        *uidlist // the list being built
-	kw        keywords
 	lastTouch time.Time
-	moved     []string // files renamed into cur/ or new/, for undoing
-	cur, new  bool     // directories changed
+	moved     []movedFile
+	cur, new  bool // directories changed
 	done      bool
 }
 
+type movedFile struct{ path, base string }
+
 var _ mailbox.Batch = (*batch)(nil)
 
+func (b *batch) err(op string, u uid.UID, path string, err error) error {
+	return b.f.s.named(b.name, b.f.err(op, u, path, err))
+}
+
 func (b *batch) Append(ctx context.Context, lit mailbox.Literal, meta mailbox.AppendMeta) (uid.UID, error) {
-	return b.append(ctx, 0, lit, meta)
+	u, err := b.append(ctx, 0, lit, meta)
+	return u, b.f.s.named(b.name, err)
 }
 
 func (b *batch) AppendUID(ctx context.Context, u uid.UID, lit mailbox.Literal, meta mailbox.AppendMeta) error {
 	if u == 0 {
-		return b.f.err("append", u, "", fmt.Errorf("%w: UID 0", mailbox.ErrUIDOrder))
+		return b.err("append", u, "", fmt.Errorf("%w: UID 0", mailbox.ErrUIDOrder))
 	}
 	_, err := b.append(ctx, u, lit, meta)
-	return err
+	return b.f.s.named(b.name, err)
 }
 
 // append delivers one message, with UID want or, if zero, the next.
@@ -124,7 +141,7 @@ func (b *batch) append(ctx context.Context, want uid.UID, lit mailbox.Literal, m
 		return 0, f.err(op, want, "", err)
 	}
 	if want >= uid.Max {
-		return 0, f.err(op, want, "", fmt.Errorf("%w: UID %d is above the highest a Maildir keeps", mailbox.ErrUIDOrder, want))
+		return 0, f.err(op, want, "", fmt.Errorf("%w: UID %d leaves no UIDNEXT", mailbox.ErrUIDOrder, want))
 	}
 	tmp, err := f.writeTmp(ctx, lit, meta)
 	if err != nil {
@@ -141,6 +158,10 @@ func (b *batch) append(ctx context.Context, want uid.UID, lit mailbox.Literal, m
 			return 0, err
 		}
 	}
+	if err := f.acquire(ctx); err != nil {
+		return 0, f.err(op, want, "", err)
+	}
+	defer f.release()
 	u := b.ul.next
 	if want != 0 {
 		if want < b.ul.next {
@@ -148,13 +169,19 @@ func (b *batch) append(ctx context.Context, want uid.UID, lit mailbox.Literal, m
 		}
 		u = want
 	}
-	chars, added, err := encodeFlags(meta.Flags, &b.kw)
+	if u >= uid.Max {
+		return 0, f.err(op, 0, "", fmt.Errorf("%w: no UID left: UIDNEXT is %d", mailbox.ErrUIDOrder, u))
+	}
+	if err := f.loadKeywordsLocked(); err != nil {
+		return 0, f.err(op, want, f.keywordsPath(), err)
+	}
+	kw := f.kw
+	chars, added, err := encodeFlags(meta.Flags, &kw)
 	if err != nil {
-		b.kw = f.kw
 		return 0, f.err(op, want, "", err)
 	}
 	if added {
-		if err := f.writeKeywordsLocked(ctx, &b.kw); err != nil {
+		if err := f.writeKeywordsLocked(ctx, &kw); err != nil {
 			return 0, f.err(op, want, f.keywordsPath(), err)
 		}
 	}
@@ -168,7 +195,11 @@ func (b *batch) append(ctx context.Context, want uid.UID, lit mailbox.Literal, m
 		return 0, f.err(op, want, dest, err)
 	}
 	keep = true
-	b.moved = append(b.moved, dest)
+	if f.inflight == nil {
+		f.inflight = make(map[string]bool)
+	}
+	f.inflight[base] = true
+	b.moved = append(b.moved, movedFile{dest, base})
 	b.cur = b.cur || !ref.inNew
 	b.new = b.new || ref.inNew
 	rec := record{uid: u, base: base}
@@ -184,32 +215,26 @@ func (b *batch) append(ctx context.Context, want uid.UID, lit mailbox.Literal, m
 	return u, nil
 }
 
-// hold takes the folder and its uidlist lock and starts the new list from
-// the current one (new files of others published first).
+// hold takes the uidlist's dotlock and starts the new list from the
+// current one (new files of others published first).
 func (b *batch) hold(ctx context.Context) error {
 	const op = "append"
 	f := b.f
-	if err := f.acquire(ctx); err != nil {
-		return f.err(op, 0, "", err)
-	}
 	dl, err := f.lockUidlist(ctx, op)
 	if err != nil {
-		f.release()
 		return err
+	}
+	if err := f.acquire(ctx); err != nil {
+		f.unlockUidlist(dl)
+		return f.err(op, 0, "", err)
 	}
 	l, err := f.syncHeldLocked(ctx, op)
-	if err == nil {
-		err = f.loadKeywordsLocked()
-		if err != nil {
-			err = f.err(op, 0, f.keywordsPath(), err)
-		}
-	}
+	f.release()
 	if err != nil {
 		f.unlockUidlist(dl)
-		f.release()
 		return err
 	}
-	b.held, b.dl, b.ul, b.kw, b.lastTouch = true, dl, l.clone(), f.kw, time.Now()
+	b.held, b.dl, b.ul, b.lastTouch = true, dl, l.clone(), time.Now()
 	return nil
 }
 
@@ -219,7 +244,11 @@ func (b *batch) Commit(ctx context.Context) error {
 	const op = "append"
 	f := b.f
 	if b.done {
-		return f.err(op, 0, "", fmt.Errorf("%w: batch ended", mailbox.ErrClosed))
+		return b.err(op, 0, "", fmt.Errorf("%w: batch ended", mailbox.ErrClosed))
+	}
+	if err := f.s.checkOpen(op, f.name); err != nil {
+		b.undo()
+		return f.s.named(b.name, err)
 	}
 	if !b.held {
 		b.done = true
@@ -240,19 +269,30 @@ func (b *batch) Commit(ctx context.Context) error {
 		}
 	}
 	if err == nil {
-		err = f.writeUidlistLocked(ctx, op, b.ul)
+		if e := f.acquire(ctx); e != nil {
+			err = f.err(op, 0, "", e)
+		} else {
+			err = f.writeUidlistLocked(ctx, op, b.ul)
+			if err == nil {
+				for _, m := range b.moved {
+					delete(f.inflight, m.base)
+				}
+				f.sc = nil
+			}
+			f.release()
+		}
 	}
 	if err != nil {
 		b.undo()
-		return err
+		return f.s.named(b.name, err)
 	}
-	f.sc = nil
 	b.moved = nil
 	b.end()
 	return nil
 }
 
-// Close ends the batch; appends not committed are removed.
+// Close ends the batch; appends not committed are removed, and their UIDs
+// are not used again (UIDNEXT is raised past them).
 func (b *batch) Close() error {
 	if !b.done {
 		b.undo()
@@ -261,18 +301,32 @@ func (b *batch) Close() error {
 }
 
 func (b *batch) undo() {
-	for _, p := range b.moved {
-		os.Remove(p)
+	f := b.f
+	if b.held {
+		f.lock <- struct{}{} // no ctx here: the holders are short
+		for _, m := range b.moved {
+			os.Remove(m.path)
+			delete(f.inflight, m.base)
+		}
+		if len(b.moved) > 0 {
+			f.sc = nil
+			if f.ul != nil && !f.synthetic && b.ul.next > f.ul.next {
+				l := f.ul.clone()
+				l.next = b.ul.next
+				if err := f.writeUidlistLocked(context.Background(), "undo batch", l); err != nil {
+					f.s.warn("maildir: could not raise UIDNEXT past an undone batch", "err", err)
+				}
+			}
+		}
+		f.release()
 	}
 	b.moved = nil
-	b.f.sc = nil
 	b.end()
 }
 
 func (b *batch) end() {
 	if b.held {
 		b.f.unlockUidlist(b.dl)
-		b.f.release()
 		b.held = false
 	}
 	b.done = true
@@ -355,6 +409,7 @@ func (f *folder) writeTmp(ctx context.Context, lit mailbox.Literal, meta mailbox
 	if date.IsZero() {
 		date = now
 	}
+	date = date.Truncate(time.Second) // IMAP's precision, and Dovecot's
 	if err := os.Chtimes(tf.path, date, date); err != nil {
 		return tf, f.err(op, 0, tf.path, err)
 	}
@@ -368,7 +423,8 @@ func (f *folder) writeTmp(ctx context.Context, lit mailbox.Literal, meta mailbox
 }
 
 // SetUIDNext raises the mailbox's UIDNEXT.
-func (s *Store) SetUIDNext(ctx context.Context, name string, next uid.UID) error {
+func (s *Store) SetUIDNext(ctx context.Context, name string, next uid.UID) (err error) {
+	defer s.nameErr(name, &err)
 	const op = "set UIDNEXT"
 	f, err := s.folder(op, name)
 	if err != nil {
@@ -408,7 +464,8 @@ func (s *Store) SetUIDNext(ctx context.Context, name string, next uid.UID) error
 // uidlist is published first, then the other files are removed: a crash
 // between the two leaves them as new messages (with new UIDs under v),
 // never loses one that m keeps.
-func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *uid.Map) error {
+func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *uid.Map) (err error) {
+	defer s.nameErr(name, &err)
 	const op = "reset UIDs"
 	f, err := s.folder(op, name)
 	if err != nil {
@@ -439,11 +496,17 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 	if v == l.validity {
 		return f.err(op, 0, "", fmt.Errorf("%w: UIDVALIDITY is %d already", mailbox.ErrNotAllowed, v))
 	}
+	nl := newUidlist(v, 1)
+	for _, dst := range m.ByDst() {
+		if dst >= uid.Max {
+			return f.err(op, dst, "", fmt.Errorf("%w: UID %d leaves no UIDNEXT", mailbox.ErrUIDOrder, dst))
+		}
+		nl.next = max(nl.next, dst+1)
+	}
 	sc, err := f.scanLocked(true)
 	if err != nil {
 		return f.err(op, 0, f.path, err)
 	}
-	nl := newUidlist(v, 1)
 	nl.guid, nl.hdrExt = l.guid, l.hdrExt
 	var drop []string
 	for _, r := range l.recs {
@@ -456,11 +519,7 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 			drop = append(drop, f.filePath(ref))
 			continue
 		}
-		if dst >= uid.Max {
-			return f.err(op, dst, "", fmt.Errorf("%w: UID %d is above the highest a Maildir keeps", mailbox.ErrUIDOrder, dst))
-		}
 		nl.recs = append(nl.recs, record{uid: dst, ext: r.ext, base: r.base})
-		nl.next = max(nl.next, dst+1)
 	}
 	sortRecords(nl.recs)
 	if err := f.writeUidlistLocked(ctx, op, nl); err != nil {

@@ -65,14 +65,26 @@ var errLockTimeout = errors.New("timed out waiting for the lock")
 // inprocLocks serializes this process's holders of one lock path.
 var inprocLocks sync.Map // lock path → chan struct{} (1-buffered)
 
-func inprocAcquire(ctx context.Context, lockPath string) (release func(), err error) {
+func inprocAcquire(ctx context.Context, lockPath string, timeout time.Duration) (release func(), err error) {
 	v, _ := inprocLocks.LoadOrStore(lockPath, make(chan struct{}, 1))
 	ch := v.(chan struct{})
 	select {
 	case ch <- struct{}{}:
 		return func() { <-ch }, nil
+	default:
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("%w: %w: %s is held in this process", mailbox.ErrTransient, errLockTimeout, lockPath)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %w: %s held in this process for more than %v", mailbox.ErrTransient, errLockTimeout, lockPath, timeout)
 	}
 }
 
@@ -232,10 +244,12 @@ func processExists(pid int) bool {
 // mailbox.ErrTransient).
 func acquireDotlock(ctx context.Context, path string, set lockSettings, mode fs.FileMode, keepOpen bool) (*dotlock, error) {
 	lockPath := path + ".lock"
-	release, err := inprocAcquire(ctx, lockPath)
+	start := time.Now()
+	release, err := inprocAcquire(ctx, lockPath, set.timeout)
 	if err != nil {
 		return nil, err
 	}
+	set.timeout -= time.Since(start)
 	l, err := acquireFileLock(ctx, path, lockPath, set, mode, keepOpen)
 	if err != nil {
 		release()

@@ -189,7 +189,8 @@ func (f *folder) writeKeywordsLocked(ctx context.Context, kw *keywords) error {
 // StoreFlags changes the flags of the messages in set by renaming their
 // files (a file in new/ moves to cur/, as Dovecot does). A file renamed
 // by someone else meanwhile is found again and changed from its new flags.
-func (s *Store) StoreFlags(ctx context.Context, name string, set uid.Set, op mailbox.FlagOp, flags mailbox.Flags) error {
+func (s *Store) StoreFlags(ctx context.Context, name string, set uid.Set, op mailbox.FlagOp, flags mailbox.Flags) (err error) {
+	defer s.nameErr(name, &err)
 	const opName = "store flags"
 	f, err := s.folder(opName, name)
 	if err != nil {
@@ -302,7 +303,8 @@ func (f *folder) finishChangesLocked(op string, cur, new bool) error {
 // dovecot-uidlist (as Dovecot leaves them until it compacts the file): a
 // line without a file is an expunged message, and its UID is never given
 // again.
-func (s *Store) Expunge(ctx context.Context, name string, set uid.Set) error {
+func (s *Store) Expunge(ctx context.Context, name string, set uid.Set) (err error) {
+	defer s.nameErr(name, &err)
 	const opName = "expunge"
 	f, err := s.folder(opName, name)
 	if err != nil {

@@ -38,6 +38,10 @@ type folder struct {
 	kwID      fileID
 	sc        *scanResult
 
+	// inflight are the base names of files an open batch has put into
+	// cur/ or new/ but not yet published: not new messages to give UIDs.
+	inflight map[string]bool
+
 	pmu     sync.Mutex
 	pending map[string]mailbox.EmailID // EmailIDs learned, not yet in the uidlist
 	warned  map[string]bool
@@ -328,16 +332,16 @@ type snapshot struct {
 	pending map[string]mailbox.EmailID
 }
 
-// missingLocked returns the base names of files that have no UID yet, in
+// missing returns the base names of files that have no UID yet, in
 // the order Dovecot gives them UIDs.
-func missing(ul *uidlist, sc *scanResult) []string {
+func missing(ul *uidlist, sc *scanResult, inflight map[string]bool) []string {
 	var idx map[string]int
 	if ul != nil {
 		idx = ul.index()
 	}
 	var out []string
 	for base := range sc.files {
-		if _, ok := idx[base]; !ok {
+		if _, ok := idx[base]; !ok && !inflight[base] {
 			out = append(out, base)
 		}
 	}
@@ -362,7 +366,7 @@ func (f *folder) syncLocked(ctx context.Context, op string) (*snapshot, error) {
 	if err != nil {
 		return nil, f.err(op, 0, f.path, err)
 	}
-	miss := missing(f.ul, sc)
+	miss := missing(f.ul, sc, f.inflight)
 	if f.ul != nil && f.ul.guid != "" && len(miss) == 0 {
 		return f.snapshotLocked(), nil
 	}
@@ -391,7 +395,7 @@ func (f *folder) syncHeldLocked(ctx context.Context, op string) (*uidlist, error
 	if err != nil {
 		return nil, f.err(op, 0, f.path, err)
 	}
-	miss := missing(f.ul, sc)
+	miss := missing(f.ul, sc, f.inflight)
 	if f.ul != nil && f.ul.guid != "" && len(miss) == 0 {
 		return f.ul, nil
 	}

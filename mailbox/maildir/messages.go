@@ -9,6 +9,7 @@ import (
 	"iter"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/uid"
@@ -40,11 +41,16 @@ func recsIn(l *uidlist, set uid.Set) iter.Seq[int] {
 // cache (zero when not cached yet), internal dates from the files' mtimes.
 // A uidlist line without a file is an expunged message and is not listed.
 func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq2[mailbox.Message, error] {
-	return func(yield func(mailbox.Message, error) bool) {
+	return func(yield0 func(mailbox.Message, error) bool) {
 		const op = "list"
+		yield := func(m mailbox.Message, err error) bool { return yield0(m, s.named(name, err)) }
 		f, err := s.folder(op, name)
 		if err != nil {
 			yield(mailbox.Message{}, err)
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			yield(mailbox.Message{}, f.err(op, 0, "", err))
 			return
 		}
 		if err := f.acquire(ctx); err != nil {
@@ -61,13 +67,14 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 			f.warnOnce("kw:"+kw, "maildir: dovecot-keywords holds a keyword that is no IMAP atom; not shown", "path", f.keywordsPath(), "keyword", kw)
 		}}
 		var st syscall.Stat_t
-		n := 0
 		for i := range recsIn(sn.ul, set) {
-			if n++; n%256 == 0 {
-				if err := ctx.Err(); err != nil {
-					yield(mailbox.Message{}, f.err(op, 0, "", err))
-					return
-				}
+			if err := ctx.Err(); err != nil {
+				yield(mailbox.Message{}, f.err(op, 0, "", err))
+				return
+			}
+			if s.closed.Load() {
+				yield(mailbox.Message{}, f.err(op, 0, "", ErrClosed))
+				return
 			}
 			r := &sn.ul.recs[i]
 			ref, ok := sn.sc.files[r.base]
@@ -99,7 +106,7 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 			m := mailbox.Message{
 				UID:          r.uid,
 				Flags:        dec.decode(chars),
-				InternalDate: mtimeOf(&st),
+				InternalDate: time.Unix(st.Mtim.Sec, 0), // to the second, as IMAP and Dovecot
 			}
 			if size, ok := fn.size(); ok {
 				m.Size = size
@@ -133,7 +140,8 @@ func (f *folder) lookupFresh(ctx context.Context, base string) (fileRef, bool, e
 // an error wrapping mailbox.ErrCorrupt on a mismatch. A message read to
 // its end whose EmailID was not cached has it cached (written with the
 // next uidlist rewrite).
-func (s *Store) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser, error) {
+func (s *Store) Open(ctx context.Context, name string, u uid.UID) (_ io.ReadCloser, err error) {
+	defer s.nameErr(name, &err)
 	const op = "open"
 	f, err := s.folder(op, name)
 	if err != nil {

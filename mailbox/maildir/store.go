@@ -129,6 +129,8 @@ type Store struct {
 	// message", "write uidlist") when it returns an error.
 	fault func(step string) error
 
+	closed atomic.Bool // mirrors mu.closed, for checks in loops
+
 	mu struct {
 		sync.Mutex
 		closed  bool
@@ -203,9 +205,10 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()
-		return nil
+		return s.err("close", "", 0, "", ErrClosed)
 	}
 	s.mu.closed = true
+	s.closed.Store(true)
 	folders := s.mu.folders
 	s.mu.folders = nil
 	s.mu.Unlock()
@@ -231,6 +234,18 @@ func (s *Store) err(op, mbox string, u uid.UID, path string, err error) error {
 	}
 	return &mailbox.Error{Op: op, Store: s.opts.Name, Mailbox: mbox, UID: u, Path: path, Err: err}
 }
+
+// named makes an error of this store name the mailbox as the caller
+// spelled it ("inbox", not "INBOX").
+func (s *Store) named(name string, err error) error {
+	var me *mailbox.Error
+	if err != nil && errors.As(err, &me) && me.Store == s.opts.Name && me.Mailbox != "" {
+		me.Mailbox = name
+	}
+	return err
+}
+
+func (s *Store) nameErr(name string, err *error) { *err = s.named(name, *err) }
 
 func (s *Store) warn(msg string, args ...any) {
 	if s.opts.Logger != nil {
@@ -415,7 +430,8 @@ func (s *Store) Mailboxes(ctx context.Context) ([]mailbox.Info, error) {
 }
 
 // Status returns one mailbox's Info.
-func (s *Store) Status(ctx context.Context, name string) (mailbox.Info, error) {
+func (s *Store) Status(ctx context.Context, name string) (_ mailbox.Info, err error) {
+	defer s.nameErr(name, &err)
 	f, err := s.folder("status", name)
 	if err != nil {
 		return mailbox.Info{}, err
@@ -453,7 +469,8 @@ func (s *Store) newGUID() (string, error) {
 // Create makes a new mailbox: its directory with cur/, new/, tmp/, the
 // Maildir++ "maildirfolder" marker, and a dovecot-uidlist with a fresh
 // UIDVALIDITY (from dovecot-uidvalidity, as Dovecot does) and GUID.
-func (s *Store) Create(ctx context.Context, name string) (mailbox.Info, error) {
+func (s *Store) Create(ctx context.Context, name string) (_ mailbox.Info, err error) {
+	defer s.nameErr(name, &err)
 	const op = "create"
 	canon, dir, err := s.resolve(op, name)
 	if err != nil {
@@ -553,7 +570,9 @@ func (s *Store) Rename(ctx context.Context, oldName, newName string) error {
 		return s.err(op, oldCanon, 0, "", fmt.Errorf("%w: INBOX cannot be renamed", mailbox.ErrNotAllowed))
 	case newCanon == mailbox.Inbox:
 		return s.err(op, newCanon, 0, s.root, mailbox.ErrExists)
-	case newCanon == oldCanon || mailbox.IsDescendant(newCanon, oldCanon):
+	case newCanon == oldCanon:
+		return s.err(op, oldCanon, 0, "", fmt.Errorf("%w: renaming %s to itself", mailbox.ErrExists, oldCanon))
+	case mailbox.IsDescendant(newCanon, oldCanon):
 		return s.err(op, oldCanon, 0, "", fmt.Errorf("%w: cannot rename %s below itself", mailbox.ErrNotAllowed, oldCanon))
 	}
 	unlock, err := s.lockStructure(ctx)
@@ -618,7 +637,8 @@ func (s *Store) Rename(ctx context.Context, oldName, newName string) error {
 // Delete removes a mailbox with its messages: its directory is first
 // renamed out of the way (so the mailbox is gone at once, for Dovecot
 // too), then removed. INBOX and mailboxes with children are refused.
-func (s *Store) Delete(ctx context.Context, name string) error {
+func (s *Store) Delete(ctx context.Context, name string) (err error) {
+	defer s.nameErr(name, &err)
 	const op = "delete"
 	canon, dir, err := s.resolve(op, name)
 	if err != nil {
@@ -670,7 +690,8 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 
 // Subscribe sets whether the mailbox is subscribed, in Dovecot's
 // subscriptions file.
-func (s *Store) Subscribe(ctx context.Context, name string, subscribed bool) error {
+func (s *Store) Subscribe(ctx context.Context, name string, subscribed bool) (err error) {
+	defer s.nameErr(name, &err)
 	const op = "subscribe"
 	f, err := s.folder(op, name)
 	if err != nil {
