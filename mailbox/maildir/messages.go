@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"iter"
 	"os"
+	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,63 +68,115 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 		dec := &flagDecoder{kw: &sn.kw, bad: func(kw string) {
 			f.warnOnce("kw:"+kw, "maildir: dovecot-keywords holds a keyword that is no IMAP atom; not shown", "path", f.keywordsPath(), "keyword", kw)
 		}}
-		var st syscall.Stat_t
+		// Files are stat(2)ed for their mtimes (and sizes, without S=) a
+		// chunk at a time, in parallel; messages are yielded in UID order.
+		chunk := make([]statItem, 0, statChunk)
+		flush := func() bool {
+			statAll(f, chunk)
+			for k := range chunk {
+				it := &chunk[k]
+				if err := ctx.Err(); err != nil {
+					yield(mailbox.Message{}, f.err(op, 0, "", err))
+					return false
+				}
+				if s.closed.Load() {
+					yield(mailbox.Message{}, f.err(op, 0, "", ErrClosed))
+					return false
+				}
+				if errors.Is(it.err, syscall.ENOENT) {
+					// Renamed (its flags changed) or expunged since the scan.
+					ref, ok, err := f.lookupFresh(ctx, it.r.base)
+					if err != nil {
+						yield(mailbox.Message{}, f.err(op, it.r.uid, f.path, err))
+						return false
+					} else if !ok {
+						continue
+					}
+					it.ref = ref
+					if it.err = syscall.Stat(f.filePath(ref), &it.st); errors.Is(it.err, syscall.ENOENT) {
+						continue
+					}
+				}
+				if it.err != nil {
+					path := f.filePath(it.ref)
+					yield(mailbox.Message{}, f.err(op, it.r.uid, path, &fs.PathError{Op: "stat", Path: path, Err: it.err}))
+					return false
+				}
+				if !yield(makeMessage(it, dec, sn), nil) {
+					return false
+				}
+			}
+			chunk = chunk[:0]
+			return true
+		}
 		for i := range recsIn(sn.ul, set) {
-			if err := ctx.Err(); err != nil {
-				yield(mailbox.Message{}, f.err(op, 0, "", err))
-				return
-			}
-			if s.closed.Load() {
-				yield(mailbox.Message{}, f.err(op, 0, "", ErrClosed))
-				return
-			}
 			r := &sn.ul.recs[i]
 			ref, ok := sn.sc.files[r.base]
 			if !ok {
 				continue // expunged
 			}
-			path := f.filePath(ref)
-			err := syscall.Stat(path, &st)
-			if errors.Is(err, syscall.ENOENT) {
-				// Renamed (its flags changed) or expunged since the scan.
-				if ref, ok, err = f.lookupFresh(ctx, r.base); err != nil {
-					yield(mailbox.Message{}, f.err(op, r.uid, f.path, err))
-					return
-				} else if !ok {
-					continue
-				}
-				path = f.filePath(ref)
-				err = syscall.Stat(path, &st)
-				if errors.Is(err, syscall.ENOENT) {
-					continue
-				}
-			}
-			if err != nil {
-				yield(mailbox.Message{}, f.err(op, r.uid, path, &fs.PathError{Op: "stat", Path: path, Err: err}))
-				return
-			}
-			fn, _ := parseFileName(ref.name)
-			chars, _ := fn.flagChars()
-			m := mailbox.Message{
-				UID:          r.uid,
-				Flags:        dec.decode(chars),
-				InternalDate: time.Unix(st.Mtim.Sec, 0), // to the second, as IMAP and Dovecot
-			}
-			if size, ok := fn.size(); ok {
-				m.Size = size
-			} else {
-				m.Size = st.Size
-			}
-			if id, ok := r.emailID(); ok {
-				m.EmailID = id
-			} else if id, ok := sn.pending[r.base]; ok {
-				m.EmailID = id
-			}
-			if !yield(m, nil) {
+			chunk = append(chunk, statItem{r: r, ref: ref})
+			if len(chunk) == statChunk && !flush() {
 				return
 			}
 		}
+		if err := ctx.Err(); err != nil && len(chunk) == 0 {
+			yield(mailbox.Message{}, f.err(op, 0, "", err))
+			return
+		}
+		flush()
 	}
+}
+
+// statChunk is how many files a listing stats before yielding them.
+const statChunk = 256
+
+type statItem struct {
+	r   *record
+	ref fileRef
+	st  syscall.Stat_t
+	err error
+}
+
+// statAll stats the files of items, in parallel when there are many.
+func statAll(f *folder, items []statItem) {
+	workers := min(runtime.GOMAXPROCS(0), 4, len(items)/32)
+	if workers <= 1 {
+		for k := range items {
+			items[k].err = syscall.Stat(f.filePath(items[k].ref), &items[k].st)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for k := w; k < len(items); k += workers {
+				items[k].err = syscall.Stat(f.filePath(items[k].ref), &items[k].st)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func makeMessage(it *statItem, dec *flagDecoder, sn *snapshot) mailbox.Message {
+	fn, _ := parseFileName(it.ref.name)
+	chars, _ := fn.flagChars()
+	m := mailbox.Message{
+		UID:          it.r.uid,
+		Flags:        dec.decode(chars),
+		InternalDate: time.Unix(it.st.Mtim.Sec, 0), // to the second, as IMAP and Dovecot
+	}
+	if size, ok := fn.size(); ok {
+		m.Size = size
+	} else {
+		m.Size = it.st.Size
+	}
+	if id, ok := it.r.emailID(); ok {
+		m.EmailID = id
+	} else if id, ok := sn.pending[it.r.base]; ok {
+		m.EmailID = id
+	}
+	return m
 }
 
 // lookupFresh finds a file again after it was renamed away.

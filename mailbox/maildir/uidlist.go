@@ -3,6 +3,7 @@ package maildir
 import (
 	"bytes"
 	"cmp"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -72,10 +73,16 @@ type record struct {
 func (r *record) emailID() (mailbox.EmailID, bool) {
 	for _, f := range r.ext {
 		if h, ok := strings.CutPrefix(f, emailIDPrefix); ok {
-			id, err := mailbox.ParseEmailID(h)
-			if err != nil || strings.HasPrefix(h, "sha256:") || strings.ToLower(h) != h {
+			var id mailbox.EmailID
+			if len(h) != 2*len(id) {
 				return mailbox.EmailID{}, false
 			}
+			for i := 0; i < len(h); i++ {
+				if c := h[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+					return mailbox.EmailID{}, false // only the form we write
+				}
+			}
+			hex.Decode(id[:], []byte(h))
 			return id, true
 		}
 	}
