@@ -65,14 +65,22 @@ func ParseEmailID(s string) (EmailID, error) {
 }
 
 // Hasher computes an EmailID from a message written to it in pieces of any
-// size; it never holds more than one byte of the message. The zero value is
-// not usable: call [NewHasher].
+// size; between writes it holds no byte of the message, only whether the
+// last one was a CR. The zero value is not usable: call [NewHasher].
 type Hasher struct {
 	h      hash.Hash
 	lastCR bool  // the last byte written was a CR
 	n      int64 // raw bytes written
 	added  int64 // CRs added by normalisation
+
+	// buf gathers short runs of a message with the CRs added between
+	// them, so that the hash gets long writes even when every line needs
+	// a CR. It is empty between calls to Write.
+	buf  [hasherBufSize]byte
+	nbuf int
 }
+
+const hasherBufSize = 512
 
 // NewHasher returns a Hasher for one message.
 func NewHasher() *Hasher { return &Hasher{h: sha256.New()} }
@@ -80,28 +88,58 @@ func NewHasher() *Hasher { return &Hasher{h: sha256.New()} }
 // Write adds p to the message. It never fails.
 func (h *Hasher) Write(p []byte) (int, error) {
 	n := len(p)
+	if n == 0 {
+		return 0, nil
+	}
 	h.n += int64(n)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			h.h.Write(p)
-			h.lastCR = p[len(p)-1] == '\r'
+	start := 0 // p[:start] has been passed on
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(p[i:], '\n')
+		if j < 0 {
 			break
 		}
-		if (i > 0 && p[i-1] == '\r') || (i == 0 && h.lastCR) {
-			h.h.Write(p[:i+1])
-		} else {
-			h.h.Write(p[:i])
-			h.h.Write(crlf)
+		i += j
+		if (i > 0 && p[i-1] != '\r') || (i == 0 && !h.lastCR) {
+			// A bare LF: pass on the run before it and a CR; the LF
+			// starts the next run.
+			if run := p[start:i]; h.nbuf+len(run) < len(h.buf) {
+				h.nbuf += copy(h.buf[h.nbuf:], run)
+			} else {
+				h.emit(run)
+				if h.nbuf == len(h.buf) {
+					h.flush()
+				}
+			}
+			h.buf[h.nbuf] = '\r'
+			h.nbuf++
 			h.added++
+			start = i
 		}
-		h.lastCR = false
-		p = p[i+1:]
 	}
+	h.emit(p[start:])
+	h.flush()
+	h.lastCR = p[n-1] == '\r'
 	return n, nil
 }
 
-var crlf = []byte("\r\n")
+// emit passes b on to the hash, through buf when b is short.
+func (h *Hasher) emit(b []byte) {
+	if h.nbuf+len(b) > len(h.buf) {
+		h.flush()
+		if len(b) >= len(h.buf)/2 {
+			h.h.Write(b)
+			return
+		}
+	}
+	h.nbuf += copy(h.buf[h.nbuf:], b)
+}
+
+func (h *Hasher) flush() {
+	if h.nbuf > 0 {
+		h.h.Write(h.buf[:h.nbuf])
+		h.nbuf = 0
+	}
+}
 
 // Size is the number of raw bytes written so far.
 func (h *Hasher) Size() int64 { return h.n }
@@ -112,9 +150,8 @@ func (h *Hasher) NormalizedSize() int64 { return h.n + h.added }
 
 // Sum returns the EmailID of the bytes written so far.
 func (h *Hasher) Sum() EmailID {
-	var id EmailID
-	h.h.Sum(id[:0])
-	return id
+	// buf is empty between writes: use it so that Sum does not allocate.
+	return EmailID(h.h.Sum(h.buf[:0]))
 }
 
 // ComputeEmailID reads r to its end and returns the message's EmailID and

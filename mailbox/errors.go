@@ -2,7 +2,9 @@ package mailbox
 
 import (
 	"errors"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mailrepl/mailrepl/uid"
 )
@@ -94,15 +96,17 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// quoteName quotes a mailbox name only when it would read badly bare.
+// quoteName quotes a mailbox name only when it would read badly bare: when
+// it holds a space, a quote, anything strconv.Quote would escape (controls,
+// invisible or separator characters) or invalid UTF-8.
 func quoteName(s string) string {
-	for _, r := range s {
-		if r <= ' ' || r == '"' || r == 0x7f {
-			return strconvQuote(s)
-		}
+	if s == "" || !utf8.ValidString(s) {
+		return strconv.Quote(s)
 	}
-	if s == "" {
-		return `""`
+	for _, r := range s {
+		if r == ' ' || r == '"' || !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
 	}
 	return s
 }

@@ -27,13 +27,27 @@ func (f Fingerprint) IsZero() bool { return f == Fingerprint{} }
 // fingerprintFields are the header fields a Fingerprint covers, in order.
 var fingerprintFields = []string{"Message-Id", "Date", "From", "Subject"}
 
-// ReadFingerprint reads the header of the message in r (and nothing past
-// it) and returns its Fingerprint for a message of size bytes; pass the
+// ReadFingerprint reads the header of the message in r  and returns its Fingerprint for a message of size bytes; pass the
 // size with CRLF line endings (IMAP RFC822.SIZE), so that stores with LF and
 // with CRLF endings agree. Field values are unfolded and trimmed; a missing
 // field counts as empty.
 func ReadFingerprint(r io.Reader, size int64) (Fingerprint, error) {
-	hdr, err := textproto.ReadHeader(bufio.NewReader(r))
+	er := &errReader{r: r}
+	br := bufio.NewReader(er)
+	// A message kept in mbox style starts with a "From " envelope line
+	// that is not a header field: skip it.
+	if peek, _ := br.Peek(5); string(peek) == "From " {
+		if _, err := br.ReadSlice('\n'); err != nil && err != bufio.ErrBufferFull {
+			if er.err != nil {
+				return Fingerprint{}, fmt.Errorf("mailbox: fingerprint: read header: %w", er.err)
+			}
+			return Fingerprint{}, fmt.Errorf("%w: header: only an mbox From line", ErrInvalidMessage)
+		}
+	}
+	hdr, err := textproto.ReadHeader(br)
+	if er.err != nil {
+		return Fingerprint{}, fmt.Errorf("mailbox: fingerprint: read header: %w", er.err)
+	}
 	if err != nil {
 		return Fingerprint{}, fmt.Errorf("%w: header: %v", ErrInvalidMessage, err)
 	}
@@ -50,4 +64,19 @@ func ReadFingerprint(r io.Reader, size int64) (Fingerprint, error) {
 	var fp Fingerprint
 	h.Sum(fp[:0])
 	return fp, nil
+}
+
+// errReader remembers the first error, other than io.EOF, of the reader it
+// wraps, so that a failing reader is told apart from a malformed header.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }

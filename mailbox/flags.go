@@ -56,12 +56,14 @@ func ParseFlag(s string) (Flag, error) {
 	case s == "":
 		return "", fmt.Errorf("%w %q: empty", ErrInvalidFlag, s)
 	case s[0] == '\\':
+		// Equal lengths keep the comparison to ASCII: Unicode folding
+		// would take "\ſeen" (U+017F) for "\Seen".
 		for _, f := range systemFlags {
-			if strings.EqualFold(s, string(f)) {
+			if len(s) == len(f) && strings.EqualFold(s, string(f)) {
 				return f, nil
 			}
 		}
-		if strings.EqualFold(s, `\Recent`) {
+		if len(s) == len(`\Recent`) && strings.EqualFold(s, `\Recent`) {
 			return "", fmt.Errorf("%w %q: \\Recent is session state and cannot be stored", ErrInvalidFlag, s)
 		}
 		return "", fmt.Errorf("%w %q: not a system flag", ErrInvalidFlag, s)

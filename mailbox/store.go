@@ -128,11 +128,14 @@ type UIDSetter interface {
 	// with ErrUIDOrder; setting it to its value does nothing.
 	SetUIDNext(ctx context.Context, name string, next uid.UID) error
 
-	// ResetUIDs starts a new UIDVALIDITY epoch v, which must differ from
-	// the current one (else ErrNotAllowed): each message whose UID is a
-	// source UID of m gets m's target UID, every other message is
-	// expunged, and UIDNEXT becomes one above the highest target UID (or
-	// 1). Bodies are not copied. It is all or nothing.
+	// ResetUIDs gives the mailbox UIDVALIDITY v and renumbers it: each
+	// message whose UID is a source UID of m gets m's target UID, every
+	// other message is expunged, and UIDNEXT becomes one above the highest
+	// target UID (or 1). Bodies are not copied. It is all or nothing. v may
+	// equal the current UIDVALIDITY: a replica realigned to its source takes
+	// the source's UIDVALIDITY and UIDs even if it held them before.
+	// Changes since a modseq of the old numbering fail afterwards with
+	// ErrChangesUnavailable.
 	ResetUIDs(ctx context.Context, name string, v uid.Validity, m *uid.Map) error
 }
 
