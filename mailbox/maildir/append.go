@@ -459,8 +459,9 @@ func (s *Store) SetUIDNext(ctx context.Context, name string, next uid.UID) (err 
 	return f.writeUidlistLocked(ctx, op, l)
 }
 
-// ResetUIDs starts UIDVALIDITY epoch v: each message whose UID is a
-// source UID of m gets m's target UID, the others are expunged. The new
+// ResetUIDs gives the mailbox UIDVALIDITY v (which may be the current
+// one) and renumbers it: each message whose UID is a source UID of m gets
+// m's target UID, the others are expunged. The new
 // uidlist is published first, then the other files are removed: a crash
 // between the two leaves them as new messages (with new UIDs under v),
 // never loses one that m keeps.
@@ -493,9 +494,6 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 	if err != nil {
 		return err
 	}
-	if v == l.validity {
-		return f.err(op, 0, "", fmt.Errorf("%w: UIDVALIDITY is %d already", mailbox.ErrNotAllowed, v))
-	}
 	nl := newUidlist(v, 1)
 	for _, dst := range m.ByDst() {
 		if dst >= uid.Max {
@@ -525,6 +523,9 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 	if err := f.writeUidlistLocked(ctx, op, nl); err != nil {
 		return err
 	}
+	if v == l.validity {
+		f.dropDovecotIndexLocked()
+	}
 	var cur, new bool
 	for _, p := range drop {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -551,4 +552,23 @@ func (fw faultWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return fw.w.Write(p)
+}
+
+// dovecotIndexFiles are Dovecot's caches of a Maildir folder: UIDs, flags
+// and cached headers it can rebuild from dovecot-uidlist and the files.
+var dovecotIndexFiles = []string{"dovecot.index", "dovecot.index.log", "dovecot.index.log.2", "dovecot.index.cache"}
+
+// dropDovecotIndexLocked removes Dovecot's index of the folder after a
+// renumbering that kept the UIDVALIDITY: under the same UIDVALIDITY
+// Dovecot would trust it, serve cached data of the old numbering and
+// refuse the lower UIDNEXT. Without it, Dovecot rebuilds the index from
+// the uidlist on its next access. (A Dovecot session that has the folder
+// open meanwhile may still see the old numbering; see the package doc.)
+func (f *folder) dropDovecotIndexLocked() {
+	for _, n := range dovecotIndexFiles {
+		p := filepath.Join(f.path, n)
+		if err := removeIfExists(p); err != nil {
+			f.s.warn("maildir: cannot remove Dovecot's index after a renumbering", "path", p, "err", err)
+		}
+	}
 }

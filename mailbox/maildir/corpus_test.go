@@ -16,16 +16,23 @@ import (
 	"github.com/mailrepl/mailrepl/uid"
 )
 
-// corpora is the shared directory of real mail, beside the repository.
+// corpus returns a directory of the real mail the tests read: under
+// MAILREPL_CORPORA if set, else under shared/corpora beside the
+// repository.
 func corpus(t *testing.T, parts ...string) string {
 	t.Helper()
-	for _, base := range []string{"../../../shared/corpora", "../../../../shared/corpora", "/work/shared/corpora"} {
+	// Beside the repository, or beside the folder of its worktrees.
+	bases := []string{"../../../shared/corpora", "../../../../shared/corpora"}
+	if dir := os.Getenv("MAILREPL_CORPORA"); dir != "" {
+		bases = []string{dir}
+	}
+	for _, base := range bases {
 		p := filepath.Join(append([]string{base}, parts...)...)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	t.Fatalf("corpus %s not found beside the repository (../shared/corpora)", filepath.Join(parts...))
+	t.Fatalf("corpus %s not found in %v (set MAILREPL_CORPORA)", filepath.Join(parts...), bases)
 	return ""
 }
 

@@ -460,3 +460,59 @@ func TestEmailIDCacheSurvivesDovecot(t *testing.T) {
 	}
 	_ = ctx
 }
+
+// TestDovecotAfterResetUIDs checks what Dovecot serves after a replica
+// was renumbered, to a new UIDVALIDITY and to the same one, while Dovecot
+// had indexed the folder under the old numbering.
+func TestDovecotAfterResetUIDs(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "mail")
+	s := openTest(t, root, interopOpts)
+	for i := range 6 {
+		appendMsg(t, s, "INBOX", fmt.Sprintf("Subject: %d\n\nx\n", i), mailbox.Seen)
+	}
+	srv := dovecottest.Start(t, dovecottest.Config{MailRoot: root})
+	c := srv.Login(t)
+	if _, err := c.Select("INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UIDFetch("1:*", dovecottest.FetchItems); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.Status(ctx, "INBOX")
+	for _, v := range []uid.Validity{info.UIDValidity, info.UIDValidity + 7} {
+		var m uid.Map
+		for src, dst := range map[uid.UID]uid.UID{2: 1, 4: 2, 6: 3} {
+			if _, ok := m.Dst(src); !ok {
+				m.Add(src, dst)
+			}
+		}
+		if err := s.ResetUIDs(ctx, "INBOX", v, &m); err != nil {
+			t.Fatal(err)
+		}
+		srv.Chown(t)
+		if v == info.UIDValidity {
+			// A session that had the folder open finds its state
+			// inconsistent and is disconnected; Dovecot keeps our uidlist.
+			if err := c.Noop(); err == nil {
+				if _, err := c.UIDFetch("1:*", dovecottest.FetchItems); err == nil {
+					t.Error("the session of the old numbering goes on")
+				}
+			}
+			if data, err := os.ReadFile(filepath.Join(root, uidlistName)); err != nil || !strings.HasPrefix(string(data), fmt.Sprintf("3 V%d N4 ", v)) {
+				t.Errorf("uidlist after Dovecot saw the renumbering: %q, %v", data, err)
+			}
+		}
+		c2 := srv.Login(t)
+		compareWithDovecot(t, s, c2, "INBOX")
+		c2.Logout()
+		// Put messages back for the second round.
+		for i := range 3 {
+			appendMsg(t, s, "INBOX", fmt.Sprintf("Subject: again %d\n\nx\n", i), mailbox.Seen)
+		}
+		srv.Chown(t)
+	}
+	if t.Failed() {
+		t.Log(srv.Log())
+	}
+}
