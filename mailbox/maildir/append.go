@@ -525,6 +525,8 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 	}
 	if v == l.validity {
 		f.dropDovecotIndexLocked()
+	} else if err := raiseUIDValidity(f.s.root, v, f.s.opts.FileMode); err != nil {
+		f.s.warn("maildir: cannot raise dovecot-uidvalidity", "path", filepath.Join(f.s.root, uidvalidityName), "err", err)
 	}
 	var cur, new bool
 	for _, p := range drop {

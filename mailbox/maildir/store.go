@@ -565,15 +565,8 @@ func (s *Store) Rename(ctx context.Context, oldName, newName string) error {
 	if err := s.checkWritable(op, oldCanon); err != nil {
 		return err
 	}
-	switch {
-	case oldCanon == mailbox.Inbox:
+	if oldCanon == mailbox.Inbox {
 		return s.err(op, oldCanon, 0, "", fmt.Errorf("%w: INBOX cannot be renamed", mailbox.ErrNotAllowed))
-	case newCanon == mailbox.Inbox:
-		return s.err(op, newCanon, 0, s.root, mailbox.ErrExists)
-	case newCanon == oldCanon:
-		return s.err(op, oldCanon, 0, "", fmt.Errorf("%w: renaming %s to itself", mailbox.ErrExists, oldCanon))
-	case mailbox.IsDescendant(newCanon, oldCanon):
-		return s.err(op, oldCanon, 0, "", fmt.Errorf("%w: cannot rename %s below itself", mailbox.ErrNotAllowed, oldCanon))
 	}
 	unlock, err := s.lockStructure(ctx)
 	if err != nil {
@@ -583,6 +576,14 @@ func (s *Store) Rename(ctx context.Context, oldName, newName string) error {
 	oldPath := filepath.Join(s.root, oldDir)
 	if err := s.checkFolderDir(oldPath); err != nil {
 		return s.err(op, oldCanon, 0, oldPath, err)
+	}
+	switch {
+	case mailbox.IsDescendant(newCanon, oldCanon):
+		return s.err(op, oldCanon, 0, "", fmt.Errorf("%w: cannot rename %s below itself", mailbox.ErrNotAllowed, oldCanon))
+	case newCanon == mailbox.Inbox:
+		return s.err(op, newCanon, 0, s.root, mailbox.ErrExists)
+	case newCanon == oldCanon:
+		return s.err(op, oldCanon, 0, "", fmt.Errorf("%w: renaming %s to itself", mailbox.ErrExists, oldCanon))
 	}
 	newPath := filepath.Join(s.root, newDir)
 	if _, err := os.Lstat(newPath); err == nil {

@@ -256,3 +256,23 @@ func TestWarnings(t *testing.T) {
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// TestUIDValidityAboveResets checks that a mailbox made after a replica
+// took a UIDVALIDITY from its source gets one above it, as the root's
+// dovecot-uidvalidity counter is raised past it.
+func TestUIDValidityAboveResets(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), nil)
+	info, err := s.Create(ctx, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	high := info.UIDValidity + 1000
+	if err := s.ResetUIDs(ctx, "A", high, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Create(ctx, "B")
+	if err != nil || b.UIDValidity <= high {
+		t.Fatalf("Create after ResetUIDs(%d) gave %+v, %v", high, b, err)
+	}
+}

@@ -113,3 +113,35 @@ func writeUIDValidity(path string, v uid.Validity, mode fs.FileMode) error {
 	}
 	return err
 }
+
+// raiseUIDValidity makes sure the next UIDVALIDITY handed out at root is
+// above v, a value set from outside (a replica taking its source's), so
+// that a mailbox made later never takes a UIDVALIDITY one of the same
+// name had.
+func raiseUIDValidity(root string, v uid.Validity, mode fs.FileMode) error {
+	path := filepath.Join(root, uidvalidityName)
+	var cur uint64
+	if data, err := os.ReadFile(path); err == nil {
+		cur, _ = strconv.ParseUint(strings.TrimSpace(string(data)), 16, 32)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if cur >= uint64(v) {
+		return nil
+	}
+	if cur != 0 {
+		err := os.Rename(fmt.Sprintf("%s.%08x", path, cur), fmt.Sprintf("%s.%08x", path, uint32(v)))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err == nil {
+			return writeUIDValidity(path, v, mode)
+		}
+	}
+	f, err := os.OpenFile(fmt.Sprintf("%s.%08x", path, uint32(v)), os.O_RDWR|os.O_CREATE, 0o444)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return writeUIDValidity(path, v, mode)
+}
