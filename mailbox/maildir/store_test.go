@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -274,5 +275,84 @@ func TestUIDValidityAboveResets(t *testing.T) {
 	b, err := s.Create(ctx, "B")
 	if err != nil || b.UIDValidity <= high {
 		t.Fatalf("Create after ResetUIDs(%d) gave %+v, %v", high, b, err)
+	}
+}
+
+// TestUidlistUpgrade opens a folder whose dovecot-uidlist is version 1
+// (no mailbox GUID): UIDs are kept, the file is written back as version
+// 3 with a GUID, as Dovecot does, and the GUID is the mailbox ID from then
+// on.
+func TestUidlistUpgrade(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	for _, sub := range []string{"cur", "new"} {
+		os.Mkdir(filepath.Join(root, sub), 0o700)
+	}
+	os.WriteFile(filepath.Join(root, "cur", "1700000000.M1P1.h:2,S"), []byte("Subject: a\n\nx\n"), 0o600)
+	os.WriteFile(filepath.Join(root, "cur", "1600000000.M1P1.h:2,"), []byte("Subject: b\n\nx\n"), 0o600)
+	os.WriteFile(filepath.Join(root, uidlistName), []byte("1 777 40\n17 1700000000.M1P1.h:2,S\n"), 0o600)
+	s := openTest(t, root, nil)
+	msgs := list(t, s, "INBOX")
+	if len(msgs) != 2 || msgs[0].UID != 17 || msgs[1].UID != 40 {
+		t.Fatalf("listed %v", msgs)
+	}
+	info, err := s.Status(ctx, "INBOX")
+	if err != nil || info.UIDValidity != 777 || info.UIDNext != 41 || len(info.ID) != 32 {
+		t.Fatalf("Status = %+v, %v", info, err)
+	}
+	data, _ := os.ReadFile(filepath.Join(root, uidlistName))
+	if want := "3 V777 N41 G" + string(info.ID) + "\n17 :1700000000.M1P1.h\n40 :1600000000.M1P1.h\n"; string(data) != want {
+		t.Errorf("uidlist = %q, want %q", data, want)
+	}
+	s.Close()
+	s2 := openTest(t, root, nil)
+	if again, _ := s2.Status(ctx, "INBOX"); again.ID != info.ID {
+		t.Errorf("ID changed on reopen: %q, was %q", again.ID, info.ID)
+	}
+}
+
+// TestEmailIDCacheFilledByReading checks that reading a body to its end
+// caches its EmailID, written to the uidlist by Close (or after many
+// reads), and that a partial read caches nothing.
+func TestEmailIDCacheFilledByReading(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	for _, sub := range []string{"cur", "new"} {
+		os.Mkdir(filepath.Join(root, sub), 0o700)
+	}
+	const n = pendingFlushAt + 10
+	for i := range n {
+		os.WriteFile(filepath.Join(root, "new", fmt.Sprintf("1700000000.M%dP1.h", i)), fmt.Appendf(nil, "Subject: %d\n\nx\n", i), 0o600)
+	}
+	s := openTest(t, root, nil)
+	for _, m := range list(t, s, "INBOX") {
+		if !m.EmailID.IsZero() {
+			t.Fatalf("uid %d has an EmailID before any read", m.UID)
+		}
+	}
+	// A partial read of UID 1, then every body of the others.
+	r, _ := s.Open(ctx, "INBOX", 1)
+	r.Read(make([]byte, 3))
+	r.Close()
+	for u := uid.UID(2); u <= n; u++ {
+		readMsg(t, s, "INBOX", u)
+	}
+	cached := func() int {
+		data, _ := os.ReadFile(filepath.Join(root, uidlistName))
+		return strings.Count(string(data), " X1:")
+	}
+	if c := cached(); c < pendingFlushAt {
+		t.Errorf("after %d reads, %d EmailIDs in the uidlist", n-1, c)
+	}
+	s.Close()
+	if c := cached(); c != n-1 {
+		t.Errorf("after Close, %d EmailIDs in the uidlist, want %d", c, n-1)
+	}
+	s2 := openTest(t, root, nil)
+	for _, m := range list(t, s2, "INBOX") {
+		body := readMsg(t, s2, "INBOX", m.UID)
+		if (m.UID == 1) != m.EmailID.IsZero() || (m.UID != 1 && m.EmailID != mailbox.EmailIDOf(body)) {
+			t.Errorf("uid %d: EmailID %v", m.UID, m.EmailID)
+		}
 	}
 }
