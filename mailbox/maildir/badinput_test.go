@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/uid"
@@ -413,4 +414,26 @@ func checkPermissionErrors(t *testing.T, root string) {
 	checkErr(t, "list Locked", listErr(s, "Locked"), fs.ErrPermission, filepath.Join(root, ".Locked"))
 	_, err = s.Create(ctx, "New")
 	checkErr(t, "create", err, fs.ErrPermission, filepath.Join(root, ".New"))
+}
+
+// TestRenamedWhileCached changes a file's flags behind the store's back
+// without the directory's time showing it (as within one clock tick): the
+// cached scan names a file that is gone, and the listing finds it again.
+func TestRenamedWhileCached(t *testing.T) {
+	root := t.TempDir()
+	s := openTest(t, root, nil)
+	appendMsg(t, s, "INBOX", "Subject: a\n\nx\n", mailbox.Seen)
+	cur := filepath.Join(root, "cur")
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(cur, old, old)
+	os.Chtimes(filepath.Join(root, "new"), old, old)
+	list(t, s, "INBOX") // scans, and keeps the scan
+	ents, _ := os.ReadDir(cur)
+	fn, _ := parseFileName(ents[0].Name())
+	os.Rename(filepath.Join(cur, ents[0].Name()), filepath.Join(cur, fn.withFlags("FS").String()))
+	os.Chtimes(cur, old, old)
+	got := list(t, s, "INBOX")
+	if len(got) != 1 || !got[0].Flags.Equal(mailbox.MustFlags(mailbox.Seen, mailbox.Flagged)) {
+		t.Errorf("listed %v", got)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -684,5 +683,3 @@ func (f *folder) lookupLocked(base string, fresh bool) (fileRef, bool, error) {
 	ref, ok := sc.files[base]
 	return ref, ok, nil
 }
-
-func (f *folder) String() string { return fmt.Sprintf("%s (%s)", f.name, f.path) }

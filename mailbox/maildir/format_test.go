@@ -1,9 +1,13 @@
 package maildir
 
 import (
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
 )
@@ -308,5 +312,101 @@ func TestParseUidlistDamaged(t *testing.T) {
 				t.Errorf("parseUidlist(%q) = %v, want %v", tc.in, err, tc.err)
 			}
 		})
+	}
+}
+
+func TestSubscriptionLines(t *testing.T) {
+	tests := []struct{ name, line string }{
+		{"INBOX", "INBOX"},
+		{"Work", "Work"},
+		{"Work/2024", "Work\t2024"},
+		{"Été/x", "&AMk-t&AOk-\tx"},
+		{"INBOX/Sub", "INBOX\tSub"},
+	}
+	for _, tc := range tests {
+		if got := subscriptionLine(tc.name); got != tc.line {
+			t.Errorf("subscriptionLine(%q) = %q, want %q", tc.name, got, tc.line)
+		}
+		if got, ok := parseSubscriptionLine(tc.line, 2); !ok || got != tc.name {
+			t.Errorf("parseSubscriptionLine(%q) = %q, %v", tc.line, got, ok)
+		}
+	}
+	if got := tabUnescape("a\x01tb\x01nc\x011d\x01re\x01x"); got != "a\tb\nc\x01d\re\x01x" {
+		t.Errorf("tabUnescape = %q", got)
+	}
+	if got, ok := parseSubscriptionLine("Work.2024", 1); !ok || got != "Work/2024" {
+		t.Errorf("version 1 line = %q, %v", got, ok)
+	}
+	if _, ok := parseSubscriptionLine("&bad", 2); ok {
+		t.Error("a line that is not modified UTF-7 parsed")
+	}
+}
+
+func TestSubscriptionsFile(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), subscriptionsName)
+	// Dovecot's file, with a line this store cannot name, which it keeps.
+	os.WriteFile(p, []byte("V\t2\n\nFoo\nB&AOQ-r\tSub\n&junk\n"), 0o600)
+	if err := setSubscriptions(ctx, p, []string{"INBOX", "Foo"}, true, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := setSubscriptions(ctx, p, []string{"Bär/Sub"}, false, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(p)
+	if want := "V\t2\n\nFoo\n&junk\nINBOX\n"; string(data) != want {
+		t.Errorf("file = %q, want %q", data, want)
+	}
+	subs, err := readSubscriptions(p)
+	if err != nil || len(subs) != 2 || !subs["INBOX"] || !subs["Foo"] {
+		t.Errorf("read %v, %v", subs, err)
+	}
+	// A version 1 file stays version 1.
+	os.WriteFile(p, []byte("Foo.Bar\n"), 0o600)
+	if err := setSubscriptions(ctx, p, []string{"Été/x"}, true, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(p); string(data) != "Foo.Bar\n&AMk-t&AOk-.x\n" {
+		t.Errorf("version 1 file = %q", data)
+	}
+	if _, err := os.Stat(p + ".lock"); err == nil {
+		t.Error("lock left behind")
+	}
+}
+
+func TestUIDValidityCounter(t *testing.T) {
+	root := t.TempDir()
+	now := time.Unix(1700000000, 0)
+	v1, err := nextUIDValidity(root, now, 0o600)
+	if err != nil || v1 != 1700000000 {
+		t.Fatalf("first = %d, %v", v1, err)
+	}
+	v2, _ := nextUIDValidity(root, now, 0o600)
+	// The main file lost: the markers still give the next value.
+	os.Remove(filepath.Join(root, uidvalidityName))
+	v3, _ := nextUIDValidity(root, now, 0o600)
+	// The main file broken, and two markers: the higher one counts and
+	// the lower one goes.
+	os.WriteFile(filepath.Join(root, uidvalidityName), []byte("zz"), 0o600)
+	os.WriteFile(filepath.Join(root, uidvalidityName+".00000005"), nil, 0o444)
+	v4, _ := nextUIDValidity(root, now, 0o600)
+	if v2 != v1+1 || v3 != v2+1 || v4 != v3+1 {
+		t.Errorf("values %d %d %d %d", v1, v2, v3, v4)
+	}
+	ents, _ := os.ReadDir(root)
+	if len(ents) != 2 {
+		t.Errorf("files %v", ents)
+	}
+	if err := raiseUIDValidity(root, v4+100, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := nextUIDValidity(root, now, 0o600); v != v4+101 {
+		t.Errorf("after raising to %d: %d", v4+100, v)
+	}
+	if err := raiseUIDValidity(root, 3, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := nextUIDValidity(root, now, 0o600); v != v4+102 {
+		t.Errorf("a lower raise lowered the counter: %d", v)
 	}
 }

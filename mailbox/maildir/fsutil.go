@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
 )
 
@@ -51,31 +50,4 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory, written, fsynced and renamed over path, then the directory
-// fsynced. The temporary name is path + ".tmp" (Dovecot's name for the
-// uidlist); callers hold the file's lock.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }
