@@ -433,15 +433,15 @@ func (s *Store) SetUIDNext(ctx context.Context, name string, next uid.UID) (err 
 	if err := s.checkWritable(op, f.name); err != nil {
 		return err
 	}
-	if err := f.acquire(ctx); err != nil {
-		return f.err(op, 0, "", err)
-	}
-	defer f.release()
 	dl, err := f.lockUidlist(ctx, op)
 	if err != nil {
 		return err
 	}
 	defer f.unlockUidlist(dl)
+	if err := f.acquire(ctx); err != nil {
+		return f.err(op, 0, "", err)
+	}
+	defer f.release()
 	l, err := f.syncHeldLocked(ctx, op)
 	if err != nil {
 		return err
@@ -481,15 +481,15 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 	if m == nil {
 		m = new(uid.Map)
 	}
-	if err := f.acquire(ctx); err != nil {
-		return f.err(op, 0, "", err)
-	}
-	defer f.release()
 	dl, err := f.lockUidlist(ctx, op)
 	if err != nil {
 		return err
 	}
 	defer f.unlockUidlist(dl)
+	if err := f.acquire(ctx); err != nil {
+		return f.err(op, 0, "", err)
+	}
+	defer f.release()
 	l, err := f.syncHeldLocked(ctx, op)
 	if err != nil {
 		return err

@@ -221,7 +221,7 @@ func (s *Store) StoreFlags(ctx context.Context, name string, set uid.Set, op mai
 		if _, added, err := encodeFlags(flags, &probe); err != nil {
 			return f.err(opName, 0, "", err)
 		} else if added {
-			dl, err := f.lockUidlist(ctx, opName)
+			dl, err := f.lockUidlistLocked(ctx, opName, true)
 			if err != nil {
 				return err
 			}

@@ -373,15 +373,45 @@ func (f *folder) syncLocked(ctx context.Context, op string) (*snapshot, error) {
 		f.assignInMemoryLocked(miss)
 		return f.snapshotLocked(), nil
 	}
-	dl, err := f.lockUidlist(ctx, op)
+	// Publishing needs the uidlist lock. When the folder has a uidlist
+	// already, do not wait for it: files with no UID yet are left for a
+	// later call (Dovecot does the same), and a listing or a flag change
+	// never waits for a batch or a Dovecot that holds the lock.
+	mustWait := f.ul == nil || f.ul.guid == ""
+	dl, err := f.lockUidlistLocked(ctx, op, mustWait)
 	if err != nil {
-		return nil, err
+		if mustWait || !errors.Is(err, mailbox.ErrTransient) {
+			return nil, err
+		}
+		if err := f.loadUidlistLocked(); err != nil {
+			return nil, f.err(op, 0, f.uidlistPath(), err)
+		}
+		return f.snapshotLocked(), nil
 	}
 	defer f.unlockUidlist(dl)
 	if _, err := f.syncHeldLocked(ctx, op); err != nil {
 		return nil, err
 	}
 	return f.snapshotLocked(), nil
+}
+
+// lockUidlistLocked takes the uidlist's dotlock for a caller that holds
+// the folder's lock, which it lets go meanwhile and holds again on return
+// (even on error): holders of the dotlock (batches) take the folder lock
+// after it, never before. Without wait it takes the lock only if free now.
+func (f *folder) lockUidlistLocked(ctx context.Context, op string, wait bool) (*dotlock, error) {
+	f.release()
+	defer func() { f.lock <- struct{}{} }()
+	if wait {
+		return f.lockUidlist(ctx, op)
+	}
+	set := f.s.lockSet
+	set.timeout = 0
+	dl, err := acquireDotlock(ctx, f.uidlistPath(), set, f.s.opts.FileMode, false)
+	if err != nil {
+		return nil, f.err(op, 0, f.uidlistPath()+".lock", err)
+	}
+	return dl, nil
 }
 
 // syncHeldLocked is syncLocked's work with the uidlist's dotlock held: it
@@ -600,15 +630,15 @@ func (f *folder) status(ctx context.Context) (mailbox.Info, error) {
 
 // create writes the dovecot-uidlist of a new folder.
 func (f *folder) create(ctx context.Context) error {
-	if err := f.acquire(ctx); err != nil {
-		return f.err("create", 0, "", err)
-	}
-	defer f.release()
 	dl, err := f.lockUidlist(ctx, "create")
 	if err != nil {
 		return err
 	}
 	defer f.unlockUidlist(dl)
+	if err := f.acquire(ctx); err != nil {
+		return f.err("create", 0, "", err)
+	}
+	defer f.release()
 	if err := f.loadUidlistLocked(); err != nil {
 		return f.err("create", 0, f.uidlistPath(), err)
 	}

@@ -200,3 +200,49 @@ func TestConcurrentStores(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsDuringBatch checks that while a batch holds the uidlist lock,
+// its goroutine can still list, read and change flags in the mailbox
+// without waiting (files delivered meanwhile by others wait for a later
+// listing to get UIDs), and that only what needs the lock waits for it.
+func TestReadsDuringBatch(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := openTest(t, root, &Options{LockTimeout: 300 * time.Millisecond})
+	u1 := appendMsg(t, s, "INBOX", "Subject: before\n\nx\n", "kw")
+	b, err := s.Batch(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	u2, err := b.Append(ctx, mailbox.BytesLiteral([]byte("Subject: in batch\n\nx\n")), mailbox.AppendMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another program delivers a file meanwhile.
+	os.WriteFile(filepath.Join(root, "new", "1700000000.M1P1.mda"), []byte("Subject: mda\n\nx\n"), 0o600)
+	start := time.Now()
+	if got := list(t, s, "INBOX"); len(got) != 1 || got[0].UID != u1 {
+		t.Errorf("listed %v during the batch, want only UID %d", got, u1)
+	}
+	if _, err := s.Status(ctx, "INBOX"); err != nil {
+		t.Error(err)
+	}
+	readMsg(t, s, "INBOX", u1)
+	if err := s.StoreFlags(ctx, "INBOX", uid.SetOf(u1), mailbox.FlagsAdd, mailbox.MustFlags(mailbox.Seen, "kw")); err != nil {
+		t.Error(err)
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Errorf("reads during the batch took %v", d)
+	}
+	// A new keyword needs the lock the batch holds.
+	err = s.StoreFlags(ctx, "INBOX", uid.SetOf(u1), mailbox.FlagsAdd, mailbox.MustFlags("brandnew"))
+	checkErr(t, "new keyword during a batch", err, mailbox.ErrTransient, "")
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := list(t, s, "INBOX")
+	if len(got) != 3 || got[0].UID != u1 || got[1].UID != u2 || got[2].UID != u2+1 {
+		t.Errorf("after the batch: %v", got)
+	}
+}
