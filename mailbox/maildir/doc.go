@@ -67,7 +67,8 @@
 // deliveries, trees without one) get UIDs as Dovecot gives them: sorted
 // by the seconds in their names, then the microseconds after ".M", then
 // by name, from UIDNEXT up; the store then publishes them, so Dovecot and
-// it agree. A folder without a uidlist gets a new UIDVALIDITY from the
+// it agree. (When the uidlist lock is busy, a listing does not wait: such
+// files are left out until a later call can publish them, as in Dovecot.) A folder without a uidlist gets a new UIDVALIDITY from the
 // root's dovecot-uidvalidity file, as with Dovecot (the current time the
 // first time, one more each time after). A uidlist that is damaged or of
 // an unknown version is an error wrapping [mailbox.ErrCorrupt] that names
@@ -101,7 +102,8 @@
 // renamed over the old one, and the folder fsynced. A batch does the
 // same with one directory fsync and one uidlist rewrite for all its
 // appends, holding the lock meanwhile (touched now and then, so it does
-// not look stale); keep batches short, since Dovecot waits for them. A
+// not look stale); keep batches short, since Dovecot waits for them. The
+// batch's goroutine may list, read and change flags meanwhile. A
 // crash leaves at worst files without UIDs, which the next listing gives
 // new UIDs: nothing is lost. A single append rewrites the whole uidlist,
 // so its cost grows with the folder: use batches for bulk copies.
