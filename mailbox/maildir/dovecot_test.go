@@ -134,6 +134,7 @@ func TestDovecotServesWhatWeWrite(t *testing.T) {
 		{"Subject: passed\n\nP and a private letter\n", []mailbox.Flag{mailbox.Passed, "%Maildir-X", mailbox.Draft}},
 		{"Subject: gone\n\nto be expunged\n", []mailbox.Flag{mailbox.Deleted}},
 		{"Subject: more\n\nkeywords\n", []mailbox.Flag{"kw1", "kw2", "kw3"}},
+		{"Subject: bare CR\n\nold\rMac\rline\rends\n", []mailbox.Flag{mailbox.Seen}},
 	}
 	for _, box := range []string{"INBOX", "Work/Été", "a&b"} {
 		for i, m := range msgs {
@@ -170,6 +171,17 @@ func TestDovecotServesWhatWeWrite(t *testing.T) {
 	c := srv.Login(t)
 	for _, box := range []string{"INBOX", "Work", "Work/Été", "a&b"} {
 		compareWithDovecot(t, s, c, box)
+	}
+	// Dovecot keeps the letters it does not know (P, X) when a client
+	// changes flags.
+	if _, err := c.Select("INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UIDStore("4", "+FLAGS", `\Answered`); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(t, s, "INBOX")[3]; got.UID != 4 || !got.Flags.Equal(mailbox.MustFlags(mailbox.Passed, "%Maildir-X", mailbox.Draft, mailbox.Answered)) {
+		t.Errorf("after Dovecot's STORE: %v", got)
 	}
 	lsub, err := c.List(true)
 	if err != nil {
