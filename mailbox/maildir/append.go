@@ -203,7 +203,7 @@ func (b *batch) append(ctx context.Context, want uid.UID, lit mailbox.Literal, m
 	b.cur = b.cur || !ref.inNew
 	b.new = b.new || ref.inNew
 	rec := record{uid: u, base: base}
-	rec.setEmailID(tmp.id)
+	rec.setCache(cacheEntry{id: tmp.id, hasID: true, date: tmp.date, hasDate: true})
 	b.ul.recs = append(b.ul.recs, rec)
 	b.ul.next = u + 1
 	if time.Since(b.lastTouch) >= touchEvery {
@@ -337,6 +337,7 @@ type tmpFile struct {
 	path, base  string
 	size, vsize int64
 	id          mailbox.EmailID
+	date        int64 // internal date, Unix seconds
 }
 
 // writeTmp writes a message into tmp/ (created if missing), checks it
@@ -410,6 +411,7 @@ func (f *folder) writeTmp(ctx context.Context, lit mailbox.Literal, meta mailbox
 		date = now
 	}
 	date = date.Truncate(time.Second) // IMAP's precision, and Dovecot's
+	tf.date = date.Unix()
 	if err := os.Chtimes(tf.path, date, date); err != nil {
 		return tf, f.err(op, 0, tf.path, err)
 	}
@@ -517,7 +519,7 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 			drop = append(drop, f.filePath(ref))
 			continue
 		}
-		nl.recs = append(nl.recs, record{uid: dst, ext: r.ext, base: r.base})
+		nl.recs = append(nl.recs, record{uid: dst, ext: r.ext, base: r.base, cache: r.cache})
 	}
 	sortRecords(nl.recs)
 	if err := f.writeUidlistLocked(ctx, op, nl); err != nil {

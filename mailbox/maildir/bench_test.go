@@ -13,9 +13,9 @@ import (
 	"github.com/mailrepl/mailrepl/uid"
 )
 
-// benchTree writes a Maildir with n messages as Dovecot would leave it
+// benchTree writes a Maildir with n messages as this store leaves it
 // (files in cur/ with S= and W= and flags, a dovecot-uidlist with the
-// EmailID cache filled), without fsync, for benchmarks.
+// cache of EmailIDs and dates filled), without fsync, for benchmarks.
 func benchTree(b *testing.B, n int) string {
 	b.Helper()
 	root := b.TempDir()
@@ -39,7 +39,7 @@ func benchTree(b *testing.B, n int) string {
 		}
 		os.Chtimes(p, date, date)
 		r := record{uid: l.next, base: base}
-		r.setEmailID(mailbox.EmailIDOf(body))
+		r.setCache(cacheEntry{id: mailbox.EmailIDOf(body), hasID: true, date: date.Unix(), hasDate: true})
 		l.recs = append(l.recs, r)
 		l.next++
 	}

@@ -74,16 +74,21 @@
 // an unknown version is an error wrapping [mailbox.ErrCorrupt] that names
 // the file and line; the store then changes nothing in that folder.
 //
-// The uidlist also caches EmailIDs, in a field Dovecot keeps when it
-// rewrites or compacts the file (checked against Dovecot 2.3.19 in the
-// tests):
+// The uidlist also caches what a listing would otherwise read from the
+// message files, in a field Dovecot keeps when it rewrites or compacts
+// the file (checked against Dovecot 2.3.19 in the tests):
 //
-//	X1:<64 hex digits>
+//	X1:<EmailID>[:<internal date>]
 //
 // version 1 of the field: the SHA-256 of the message with CRLF line
-// endings ([mailbox.EmailID]). It is filled on every append, and when a
-// body is read to its end through Open (it is then written with the next
-// rewrite of the file). A field X of another version is kept and not read.
+// endings ([mailbox.EmailID]) as 64 hex digits, or nothing when not known
+// yet, then the internal date in Unix seconds (the file's mtime when
+// first seen; like Dovecot's own cache, it is not looked at again). It is
+// filled on every append; the EmailID when a body is read to its end
+// through Open, the date when a listing first stats the file. What is
+// learned is written with the next rewrite of the file (at once when it
+// amounts to a quarter of the folder, or at Close). A field X of another
+// version is kept and not read.
 // Open checks a body against its cached EmailID and its S= size at the
 // end, and fails with an error wrapping [mailbox.ErrCorrupt] and
 // [mailbox.ErrEmailIDMismatch] when they differ.
@@ -110,11 +115,12 @@
 //
 // Flag changes rename files, expunges delete them; both fsync the
 // directory. Messages yields UIDs from the uidlist joined with a readdir
-// of new/ and cur/ (read again when a directory changed during the read),
-// flags from names, sizes from S= (stat(2) only without it), internal
-// dates from file mtimes. A file renamed by another program between a
-// listing and Open is found again; one that is gone gives
-// [mailbox.ErrNotFound].
+// of new/ and cur/ (read again when a directory changed during the read,
+// and not at all while neither changed), flags from names, sizes from S=,
+// EmailIDs and internal dates from the cache; it stats a file only when
+// its name has no S= or its date is not cached yet. A file renamed by
+// another program between a listing and Open is found again; one that is
+// gone gives [mailbox.ErrNotFound].
 //
 // Errors are [*mailbox.Error] values naming the operation, the store, the
 // mailbox (as the caller spelled it), the UID and the path concerned.

@@ -37,12 +37,17 @@ type folder struct {
 	kwID      fileID
 	sc        *scanResult
 
+	// syncedUL and syncedSC are the list and scan last found to agree
+	// (every file has a UID): while both stay, no need to look again.
+	syncedUL *uidlist
+	syncedSC *scanResult
+
 	// inflight are the base names of files an open batch has put into
 	// cur/ or new/ but not yet published: not new messages to give UIDs.
 	inflight map[string]bool
 
 	pmu     sync.Mutex
-	pending map[string]mailbox.EmailID // EmailIDs learned, not yet in the uidlist
+	pending map[string]cacheEntry // learned, not yet in the uidlist
 	warned  map[string]bool
 }
 
@@ -328,7 +333,7 @@ type snapshot struct {
 	ul      *uidlist
 	sc      *scanResult
 	kw      keywords
-	pending map[string]mailbox.EmailID
+	pending map[string]cacheEntry
 }
 
 // missing returns the base names of files that have no UID yet, in
@@ -365,8 +370,12 @@ func (f *folder) syncLocked(ctx context.Context, op string) (*snapshot, error) {
 	if err != nil {
 		return nil, f.err(op, 0, f.path, err)
 	}
+	if f.ul != nil && f.ul == f.syncedUL && sc == f.syncedSC {
+		return f.snapshotLocked(), nil // nothing changed since nothing was missing
+	}
 	miss := missing(f.ul, sc, f.inflight)
 	if f.ul != nil && f.ul.guid != "" && len(miss) == 0 {
+		f.syncedUL, f.syncedSC = f.ul, sc
 		return f.snapshotLocked(), nil
 	}
 	if f.s.opts.ReadOnly {
@@ -493,7 +502,7 @@ func (f *folder) snapshotLocked() *snapshot {
 	sn := &snapshot{ul: f.ul, sc: f.sc, kw: f.kw}
 	f.pmu.Lock()
 	if len(f.pending) > 0 {
-		sn.pending = make(map[string]mailbox.EmailID, len(f.pending))
+		sn.pending = make(map[string]cacheEntry, len(f.pending))
 		for k, v := range f.pending {
 			sn.pending[k] = v
 		}
@@ -531,13 +540,13 @@ func (f *folder) writeUidlistLocked(ctx context.Context, op string, l *uidlist) 
 	if len(f.pending) > 0 {
 		idx := l.index()
 		touched := false
-		for base, id := range f.pending {
+		for base, c := range f.pending {
 			if i, ok := idx[base]; ok {
 				if !touched {
 					l = l.clone() // l's index is now stale: work on a copy
 					touched = true
 				}
-				l.recs[i].setEmailIDCopy(id)
+				l.recs[i].setCache(c)
 			}
 			flushed = append(flushed, base)
 		}
@@ -567,13 +576,6 @@ func (f *folder) writeUidlistLocked(ctx context.Context, op string, l *uidlist) 
 	}
 	f.pmu.Unlock()
 	return nil
-}
-
-// setEmailIDCopy is setEmailID on a record whose fields may be shared
-// with another list.
-func (r *record) setEmailIDCopy(id mailbox.EmailID) {
-	r.ext = slices.Clone(r.ext)
-	r.setEmailID(id)
 }
 
 // writeUidlistFile is writeFileAtomic with the mtime rule.
@@ -649,22 +651,28 @@ func (f *folder) create(ctx context.Context) error {
 	return err
 }
 
-// addPending remembers an EmailID learned by reading a message, to be
-// written with the next uidlist rewrite; many of them start one.
-func (f *folder) addPending(base string, id mailbox.EmailID) {
+// addPending remembers what a read or a listing learned of messages
+// (EmailIDs, internal dates), to be written with the next uidlist
+// rewrite. When much is pending (a quarter of the folder, and at least
+// pendingFlushAt entries), it writes the uidlist now if it can without
+// waiting.
+func (f *folder) addPending(learned map[string]cacheEntry, folderSize int) {
 	f.pmu.Lock()
 	if f.pending == nil {
-		f.pending = make(map[string]mailbox.EmailID)
+		f.pending = make(map[string]cacheEntry, len(learned))
 	}
-	f.pending[base] = id
+	for base, c := range learned {
+		f.pending[base] = f.pending[base].merge(c)
+	}
 	n := len(f.pending)
 	f.pmu.Unlock()
-	if n >= pendingFlushAt && !f.s.opts.ReadOnly {
+	if n >= pendingFlushAt && !f.s.opts.ReadOnly && n >= folderSize/4 {
 		f.flushPending(false)
 	}
 }
 
-// pendingFlushAt is how many learned EmailIDs start a uidlist rewrite.
+// pendingFlushAt is the least number of pending cache entries that start
+// a uidlist rewrite.
 const pendingFlushAt = 256
 
 // flushPending writes the pending EmailIDs, if the folder and its

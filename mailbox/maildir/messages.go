@@ -68,8 +68,15 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 		dec := &flagDecoder{kw: &sn.kw, bad: func(kw string) {
 			f.warnOnce("kw:"+kw, "maildir: dovecot-keywords holds a keyword that is no IMAP atom; not shown", "path", f.keywordsPath(), "keyword", kw)
 		}}
-		// Files are stat(2)ed for their mtimes (and sizes, without S=) a
-		// chunk at a time, in parallel; messages are yielded in UID order.
+		// Files whose internal date is not cached, or with no S=, are
+		// stat(2)ed a chunk at a time, in parallel; messages are yielded
+		// in UID order. Dates learned so are cached for next time.
+		var learned map[string]cacheEntry
+		defer func() {
+			if len(learned) > 0 {
+				f.addPending(learned, len(sn.ul.recs))
+			}
+		}()
 		chunk := make([]statItem, 0, statChunk)
 		flush := func() bool {
 			statAll(f, chunk)
@@ -102,7 +109,14 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 					yield(mailbox.Message{}, f.err(op, it.r.uid, path, &fs.PathError{Op: "stat", Path: path, Err: it.err}))
 					return false
 				}
-				if !yield(makeMessage(it, dec, sn), nil) {
+				m := makeMessage(it, dec, sn)
+				if it.stat && !it.cached.hasDate {
+					if learned == nil {
+						learned = make(map[string]cacheEntry)
+					}
+					learned[it.r.base] = cacheEntry{date: m.InternalDate.Unix(), hasDate: true}
+				}
+				if !yield(m, nil) {
 					return false
 				}
 			}
@@ -115,7 +129,14 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 			if !ok {
 				continue // expunged
 			}
-			chunk = append(chunk, statItem{r: r, ref: ref})
+			it := statItem{r: r, ref: ref, cached: r.cache}
+			if p, ok := sn.pending[r.base]; ok {
+				it.cached = it.cached.merge(p)
+			}
+			fn, _ := parseFileName(ref.name)
+			_, hasSize := fn.size()
+			it.stat = !it.cached.hasDate || !hasSize
+			chunk = append(chunk, it)
 			if len(chunk) == statChunk && !flush() {
 				return
 			}
@@ -132,18 +153,32 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 const statChunk = 256
 
 type statItem struct {
-	r   *record
-	ref fileRef
-	st  syscall.Stat_t
-	err error
+	r      *record
+	ref    fileRef
+	cached cacheEntry // from the uidlist and what is pending
+	stat   bool       // the file must be stat(2)ed
+	st     syscall.Stat_t
+	err    error
 }
 
-// statAll stats the files of items, in parallel when there are many.
+// statAll stats the files of the items that need it, in parallel when
+// there are many.
 func statAll(f *folder, items []statItem) {
-	workers := min(runtime.GOMAXPROCS(0), 4, len(items)/32)
+	n := 0
+	for k := range items {
+		if items[k].stat {
+			n++
+		}
+	}
+	statOne := func(it *statItem) {
+		if it.stat {
+			it.err = syscall.Stat(f.filePath(it.ref), &it.st)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), 4, n/32)
 	if workers <= 1 {
 		for k := range items {
-			items[k].err = syscall.Stat(f.filePath(items[k].ref), &items[k].st)
+			statOne(&items[k])
 		}
 		return
 	}
@@ -151,7 +186,7 @@ func statAll(f *folder, items []statItem) {
 	for w := range workers {
 		wg.Go(func() {
 			for k := w; k < len(items); k += workers {
-				items[k].err = syscall.Stat(f.filePath(items[k].ref), &items[k].st)
+				statOne(&items[k])
 			}
 		})
 	}
@@ -161,20 +196,19 @@ func statAll(f *folder, items []statItem) {
 func makeMessage(it *statItem, dec *flagDecoder, sn *snapshot) mailbox.Message {
 	fn, _ := parseFileName(it.ref.name)
 	chars, _ := fn.flagChars()
-	m := mailbox.Message{
-		UID:          it.r.uid,
-		Flags:        dec.decode(chars),
-		InternalDate: time.Unix(it.st.Mtim.Sec, 0), // to the second, as IMAP and Dovecot
+	m := mailbox.Message{UID: it.r.uid, Flags: dec.decode(chars)}
+	if it.cached.hasDate {
+		m.InternalDate = time.Unix(it.cached.date, 0)
+	} else {
+		m.InternalDate = time.Unix(it.st.Mtim.Sec, 0) // to the second, as IMAP and Dovecot
 	}
 	if size, ok := fn.size(); ok {
 		m.Size = size
 	} else {
 		m.Size = it.st.Size
 	}
-	if id, ok := it.r.emailID(); ok {
-		m.EmailID = id
-	} else if id, ok := sn.pending[it.r.base]; ok {
-		m.EmailID = id
+	if it.cached.hasID {
+		m.EmailID = it.cached.id
 	}
 	return m
 }
@@ -234,7 +268,7 @@ func (s *Store) Open(ctx context.Context, name string, u uid.UID) (_ io.ReadClos
 		}
 		fh, err := os.Open(f.filePath(ref))
 		if err == nil {
-			rd := &msgReader{f: f, fh: fh, u: u, base: r.base, path: f.filePath(ref), h: mailbox.NewHasher(), size: -1}
+			rd := &msgReader{f: f, fh: fh, u: u, base: r.base, path: f.filePath(ref), h: mailbox.NewHasher(), size: -1, folderSize: len(f.ul.recs)}
 			fn, _ := parseFileName(ref.name)
 			if size, ok := fn.size(); ok {
 				rd.size = size
@@ -251,16 +285,17 @@ func (s *Store) Open(ctx context.Context, name string, u uid.UID) (_ io.ReadClos
 
 // msgReader streams a message file, hashing it.
 type msgReader struct {
-	f      *folder
-	fh     *os.File
-	u      uid.UID
-	base   string
-	path   string
-	h      *mailbox.Hasher
-	size   int64           // from S=, or -1
-	want   mailbox.EmailID // cached, or zero
-	eof    bool
-	failed bool
+	f          *folder
+	fh         *os.File
+	u          uid.UID
+	base       string
+	path       string
+	h          *mailbox.Hasher
+	size       int64 // from S=, or -1
+	folderSize int
+	want       mailbox.EmailID // cached, or zero
+	eof        bool
+	failed     bool
 }
 
 func (r *msgReader) Read(p []byte) (int, error) {
@@ -315,7 +350,7 @@ func (r *msgReader) Close() error {
 	err := r.fh.Close()
 	r.fh = nil
 	if r.eof && !r.failed && r.want.IsZero() {
-		r.f.addPending(r.base, r.h.Sum())
+		r.f.addPending(map[string]cacheEntry{r.base: {id: r.h.Sum(), hasID: true}}, r.folderSize)
 	}
 	return err
 }

@@ -27,23 +27,27 @@ const uidlistName = "dovecot-uidlist"
 // message that Dovecot has not compacted away yet. Record fields are an
 // upper-case key letter and a value without spaces; Dovecot uses S (size),
 // W (size with CRLF), P and O (POP3), G (message GUID), and keeps fields it
-// does not know when it rewrites the file. This store adds one:
+// does not know when it rewrites the file. This store adds one, a cache
+// of what it would otherwise have to read from the message file:
 //
-//	X1:<64 hex digits>
+//	X1:<EmailID>[:<internal date>]
 //
-// the message's EmailID (version 1 of the field: the SHA-256 of the message
-// with CRLF line endings, as [mailbox.EmailID] defines it), so listings
-// know EmailIDs without reading bodies. A field X of another version is
-// kept as it is and not read.
+// version 1 of the field: the message's EmailID as 64 lower-case hex
+// digits (the SHA-256 of the message with CRLF line endings, as
+// [mailbox.EmailID] defines it), or nothing when not known yet; then,
+// when known, its internal date (the file's mtime when first seen) in
+// Unix seconds. With it a listing reads no body and stats no file. A
+// field X of another version is kept as it is and not read.
 //
 // Version 1 (Dovecot before 1.1, Courier) is read too: header
 // "1 <uidvalidity> <nextuid>", lines "<uid> <file name>". It is written
 // back as version 3, as Dovecot does.
 
-// emailIDKey is the record field holding the EmailID cache.
+// cacheKey is the key of the record field of the cache, and cachePrefix
+// starts a field of the version this store reads and writes.
 const (
-	emailIDKey    = 'X'
-	emailIDPrefix = "X1:"
+	cacheKey    = 'X'
+	cachePrefix = "X1:"
 )
 
 // uidlist is a parsed dovecot-uidlist.
@@ -64,47 +68,124 @@ func newUidlist(v uid.Validity, next uid.UID) *uidlist {
 
 // record is one line of the uidlist.
 type record struct {
-	uid  uid.UID
-	ext  []string // fields, verbatim ("S123", "X1:…"), in file order
-	base string
+	uid   uid.UID
+	ext   []string // fields, verbatim ("S123", "X1:…"), in file order
+	base  string
+	cache cacheEntry // the cache field parsed (kept in step with ext)
+}
+
+// cacheEntry is what the cache field of a record holds.
+type cacheEntry struct {
+	id      mailbox.EmailID
+	date    int64 // Unix seconds
+	hasID   bool
+	hasDate bool
+}
+
+// merge returns c with what o knows added (o wins where both know).
+func (c cacheEntry) merge(o cacheEntry) cacheEntry {
+	if o.hasID {
+		c.id, c.hasID = o.id, true
+	}
+	if o.hasDate {
+		c.date, c.hasDate = o.date, true
+	}
+	return c
+}
+
+func (c cacheEntry) field() string {
+	var b strings.Builder
+	b.WriteString(cachePrefix)
+	if c.hasID {
+		b.WriteString(hex.EncodeToString(c.id[:]))
+	}
+	if c.hasDate {
+		b.WriteByte(':')
+		b.WriteString(strconv.FormatInt(c.date, 10))
+	}
+	return b.String()
+}
+
+// parseCacheField reads a field of version 1; ok is false for a field
+// that is not one, or not in the form this store writes.
+func parseCacheField(f string) (c cacheEntry, ok bool) {
+	v, ok := strings.CutPrefix(f, cachePrefix)
+	if !ok {
+		return c, false
+	}
+	h, date, hasDate := strings.Cut(v, ":")
+	if h != "" {
+		if len(h) != 2*len(c.id) {
+			return c, false
+		}
+		for i := 0; i < len(h); i++ {
+			if x := h[i]; !(x >= '0' && x <= '9' || x >= 'a' && x <= 'f') {
+				return c, false
+			}
+		}
+		hex.Decode(c.id[:], []byte(h))
+		c.hasID = true
+	}
+	if hasDate {
+		n, err := strconv.ParseInt(date, 10, 64)
+		if err != nil || strconv.FormatInt(n, 10) != date {
+			return cacheEntry{}, false
+		}
+		c.date, c.hasDate = n, true
+	}
+	return c, c.hasID || c.hasDate
+}
+
+// parseCache sets r.cache from the record's cache field.
+func (r *record) parseCache() {
+	r.cache = cacheEntry{}
+	for _, f := range r.ext {
+		if len(f) > 0 && f[0] == cacheKey {
+			r.cache, _ = parseCacheField(f)
+			return
+		}
+	}
 }
 
 // emailID returns the EmailID cached in the record, if any.
 func (r *record) emailID() (mailbox.EmailID, bool) {
-	for _, f := range r.ext {
-		if h, ok := strings.CutPrefix(f, emailIDPrefix); ok {
-			var id mailbox.EmailID
-			if len(h) != 2*len(id) {
-				return mailbox.EmailID{}, false
-			}
-			for i := 0; i < len(h); i++ {
-				if c := h[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-					return mailbox.EmailID{}, false // only the form we write
-				}
-			}
-			hex.Decode(id[:], []byte(h))
-			return id, true
-		}
-	}
-	return mailbox.EmailID{}, false
+	return r.cache.id, r.cache.hasID
 }
 
-// setEmailID caches id in the record, unless it holds an X field of a
-// version this store does not know, which it keeps. It reports whether
-// the record changed.
-func (r *record) setEmailID(id mailbox.EmailID) bool {
-	field := emailIDPrefix + strings.TrimPrefix(id.String(), "sha256:")
-	for i, f := range r.ext {
-		if f != "" && f[0] == emailIDKey {
-			if !strings.HasPrefix(f, emailIDPrefix) || f == field {
-				return false
-			}
-			r.ext[i] = field
-			return true
-		}
+// setCache adds what c knows to the record's cache field, unless the
+// record holds an X field of a version this store does not know, which
+// it keeps. A field of version 1 that does not parse is replaced. It
+// reports whether the record changed. The record's fields are copied
+// first, as they may be shared with another list.
+func (r *record) setCache(c cacheEntry) bool {
+	if !c.hasID && !c.hasDate {
+		return false
 	}
-	r.ext = append(r.ext, field)
+	for i, f := range r.ext {
+		if len(f) == 0 || f[0] != cacheKey {
+			continue
+		}
+		if !strings.HasPrefix(f, cachePrefix) {
+			return false
+		}
+		old, _ := parseCacheField(f)
+		nf := old.merge(c).field()
+		if nf == f {
+			return false
+		}
+		r.ext = slices.Clone(r.ext)
+		r.ext[i] = nf
+		r.parseCache()
+		return true
+	}
+	r.ext = append(slices.Clip(r.ext), c.field())
+	r.parseCache()
 	return true
+}
+
+// setEmailID caches id in the record (see setCache).
+func (r *record) setEmailID(id mailbox.EmailID) bool {
+	return r.setCache(cacheEntry{id: id, hasID: true})
 }
 
 // find returns the index of the record with UID u.
@@ -291,6 +372,7 @@ func parseRecord(line string, version int) (record, error) {
 			rest = tail
 		}
 	}
+	r.parseCache()
 	if i := strings.IndexByte(r.base, ':'); i >= 0 {
 		r.base = r.base[:i] // version 1 and old writers kept the flags
 	}
