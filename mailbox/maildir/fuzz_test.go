@@ -49,6 +49,7 @@ func FuzzParseUidlist(f *testing.F) {
 		"3 V5 N1 G00000000000000000000000000000000 Pfoo\n1 W21 :a\n2 :b\n",
 		"1 1234 10\n3 1700.M1P1.h:2,S\n",
 		"3 V5 N9 G00000000000000000000000000000000\n1 :a\n3 :a\n",
+		"3 V5 N9 G00000000000000000000000000000000\n1 X1::1700000000 :a\n2 X1:abababababababababababababababababababababababababababababababab:-5 :b\n",
 		"3 V5",
 		"",
 	} {
@@ -74,10 +75,8 @@ func FuzzParseUidlist(f *testing.F) {
 			t.Fatalf("format is not stable:\n%s\n%s", out, out2)
 		}
 		for i := range l.recs {
-			if id1, ok1 := l.recs[i].emailID(); ok1 {
-				if id2, ok2 := l2.recs[i].emailID(); !ok2 || id1 != id2 {
-					t.Fatalf("EmailID of line %d lost", i)
-				}
+			if l.recs[i].cache != l2.recs[i].cache || l.recs[i].base != l2.recs[i].base || l.recs[i].uid != l2.recs[i].uid {
+				t.Fatalf("line %d: %+v formats and parses as %+v", i, l.recs[i], l2.recs[i])
 			}
 		}
 	})
