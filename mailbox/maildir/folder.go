@@ -667,7 +667,7 @@ func (f *folder) addPending(learned map[string]cacheEntry, folderSize int) {
 	n := len(f.pending)
 	f.pmu.Unlock()
 	if n >= pendingFlushAt && !f.s.opts.ReadOnly && n >= folderSize/4 {
-		f.flushPending(false)
+		f.flushPending()
 	}
 }
 
@@ -675,9 +675,9 @@ func (f *folder) addPending(learned map[string]cacheEntry, folderSize int) {
 // a uidlist rewrite.
 const pendingFlushAt = 256
 
-// flushPending writes the pending EmailIDs, if the folder and its
+// flushPending writes the pending cache entries, if the folder and its
 // uidlist lock are free right now (it is only a cache: it never waits).
-func (f *folder) flushPending(wait bool) {
+func (f *folder) flushPending() {
 	f.pmu.Lock()
 	n := len(f.pending)
 	f.pmu.Unlock()
@@ -690,9 +690,7 @@ func (f *folder) flushPending(wait bool) {
 	defer f.release()
 	ctx := context.Background()
 	set := f.s.lockSet
-	if !wait {
-		set.timeout = 0
-	}
+	set.timeout = 0
 	dl, err := acquireDotlock(ctx, f.uidlistPath(), set, f.s.opts.FileMode, false)
 	if err != nil {
 		return
@@ -701,8 +699,8 @@ func (f *folder) flushPending(wait bool) {
 	if err := f.loadUidlistLocked(); err != nil || f.ul == nil || f.synthetic {
 		return
 	}
-	if err := f.writeUidlistLocked(ctx, "cache EmailIDs", f.ul); err != nil {
-		f.s.warn("maildir: could not write the EmailID cache", "err", err)
+	if err := f.writeUidlistLocked(ctx, "write cache", f.ul); err != nil {
+		f.s.warn("maildir: could not write the cache of EmailIDs and dates", "err", err)
 	}
 }
 

@@ -196,10 +196,8 @@ func Open(root string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// Root returns the directory the store was opened on.
-func (s *Store) Root() string { return s.root }
-
-// Close flushes what it can of the EmailID cache and releases the store.
+// Close writes what it can of the pending cache (EmailIDs and dates
+// learned, without waiting for a lock) and releases the store.
 // Later calls return errors wrapping ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()
@@ -213,7 +211,7 @@ func (s *Store) Close() error {
 	s.mu.folders = nil
 	s.mu.Unlock()
 	for _, f := range folders {
-		f.flushPending(false)
+		f.flushPending()
 	}
 	return nil
 }
@@ -708,5 +706,5 @@ func (s *Store) Subscribe(ctx context.Context, name string, subscribed bool) (er
 	return nil
 }
 
-// statTimes returns a file's mtime from a stat.
+// mtimeOf returns a file's mtime from a stat.
 func mtimeOf(st *syscall.Stat_t) time.Time { return time.Unix(st.Mtim.Sec, st.Mtim.Nsec) }
