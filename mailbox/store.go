@@ -133,7 +133,9 @@ type UIDSetter interface {
 	// other message is expunged, and UIDNEXT becomes one above the highest
 	// target UID (or 1). Bodies are not copied. It is all or nothing. v may
 	// equal the current UIDVALIDITY: a replica realigned to its source takes
-	// the source's UIDVALIDITY and UIDs even if it held them before.
+	// the source's UIDVALIDITY and UIDs even if it held them before; then
+	// UIDNEXT does not go down (IMAP forbids it within one UIDVALIDITY): it
+	// becomes the higher of its value and one above the highest target UID.
 	// Changes since a modseq of the old numbering fail afterwards with
 	// ErrChangesUnavailable.
 	ResetUIDs(ctx context.Context, name string, v uid.Validity, m *uid.Map) error

@@ -753,9 +753,14 @@ func (m *model) opResetUIDs() {
 	}
 	slices.SortFunc(kept, func(a, b *mmsg) int { return cmpUID(a.uid, b.uid) })
 	b.msgs = kept
+	sameValidity := v == b.validity
 	b.validity = v
 	m.validities[b.name] = append(m.validities[b.name], v)
-	b.wantNext = um.DstSet().Max() + 1
+	next := um.DstSet().Max() + 1
+	if sameValidity {
+		next = max(next, b.next) // within one UIDVALIDITY, UIDNEXT never goes down
+	}
+	b.wantNext = next
 	b.used = b.wantNext - 1
 	b.newEpoch(m.step, 0)
 	b.snaps = b.snaps[:1] // the snap after this step comes with check

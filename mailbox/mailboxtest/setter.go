@@ -147,10 +147,20 @@ func runUIDSetter(t *testing.T, h *Harness) {
 		}
 		a.uid, b.uid = 8, 3
 		e.expect(mailbox.Inbox, b, a)
+		// Renumbering lower keeps UIDNEXT: within one UIDVALIDITY it never
+		// goes down.
+		var down uid.Map
+		e.no("Map.Add", down.Add(8, 1))
+		e.no("ResetUIDs", us.ResetUIDs(e.ctx, mailbox.Inbox, before.UIDValidity, &down))
+		if st := e.status(mailbox.Inbox); st.UIDNext != 9 {
+			t.Fatalf("after renumbering down under the same UIDVALIDITY, UIDNEXT is %d, want 9", st.UIDNext)
+		}
+		a.uid = 1
+		e.expect(mailbox.Inbox, a)
 		if c, ok := e.tracker(); ok && before.HighestModSeq > 0 {
 			_, err := firstErr(t, "Changes", c.Changes(e.ctx, mailbox.Inbox, before.UIDValidity, before.HighestModSeq))
 			e.wantErr("Changes since a modseq from before the renumbering", err, mailbox.ErrChangesUnavailable, mailbox.Inbox)
-			e.wantChanges(mailbox.Inbox, 0, change{uid: 3}, change{uid: 8})
+			e.wantChanges(mailbox.Inbox, 0, change{uid: 1})
 		}
 	})
 

@@ -497,6 +497,9 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 		return err
 	}
 	nl := newUidlist(v, 1)
+	if v == l.validity {
+		nl.next = l.next // within one UIDVALIDITY, UIDNEXT never goes down
+	}
 	for _, dst := range m.ByDst() {
 		if dst >= uid.Max {
 			return f.err(op, dst, "", fmt.Errorf("%w: UID %d leaves no UIDNEXT", mailbox.ErrUIDOrder, dst))

@@ -252,8 +252,9 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 	b.expunged = nil
 	if v == b.validity {
 		// Same UIDVALIDITY, other UIDs: a modseq from before cannot say
-		// what changed since.
+		// what changed since, and UIDNEXT does not go down.
 		b.resetAt = b.modseq
+		next = max(next, b.uidNext)
 	}
 	b.validity = v
 	b.uidNext = next
