@@ -155,6 +155,8 @@ type Journal struct {
 	// for reading, Close for writing.
 	use    sync.RWMutex
 	closed atomic.Bool
+	// damaged is the path of the last file found damaged, for errors.
+	damaged atomic.Pointer[string]
 
 	mu struct {
 		sync.Mutex
@@ -178,7 +180,7 @@ func Open(dir string, opts *Options) (*Journal, error) {
 	return open(dir, vfs.Default, opts, currentFormat)
 }
 
-func open(dir string, fs vfs.FS, opts *Options, spec formatSpec) (j *Journal, err error) {
+func open(dir string, fs vfs.FS, opts *Options, spec formatSpec) (_ *Journal, err error) {
 	if err := opts.Validate(); err != nil {
 		return nil, &Error{Op: "open", Dir: dir, Err: err}
 	}
@@ -186,7 +188,7 @@ func open(dir string, fs vfs.FS, opts *Options, spec formatSpec) (j *Journal, er
 		return nil, &Error{Op: "open", Err: fmt.Errorf("%w: empty directory name", ErrInvalid)}
 	}
 	o := opts.withDefaults()
-	j = &Journal{dir: dir, opts: o, wo: pebble.Sync}
+	j := &Journal{dir: dir, opts: o, wo: pebble.Sync}
 	if o.NoSync {
 		j.wo = pebble.NoSync
 	}
@@ -209,7 +211,7 @@ func open(dir string, fs vfs.FS, opts *Options, spec formatSpec) (j *Journal, er
 		}
 	}()
 	j.lock = lock
-	db, err := openPebble(dir, fs, lock, &o)
+	db, err := openPebble(dir, fs, lock, &o, func(path string) { j.damaged.Store(&path) })
 	if err != nil {
 		return nil, j.err("open", "", err)
 	}
@@ -259,13 +261,27 @@ func lockError(path string, err error) error {
 // newer pebble library does not change the files by itself.
 const pebbleFormat = pebble.FormatValueSeparation
 
-func openPebble(dir string, fs vfs.FS, lock *pebble.Lock, o *Options) (db *pebble.DB, err error) {
+func openPebble(dir string, fs vfs.FS, lock *pebble.Lock, o *Options, damaged func(path string)) (db *pebble.DB, err error) {
 	po := &pebble.Options{
 		FS:                 fs,
 		Lock:               lock,
 		Logger:             pebbleLogger{o.Logger},
 		FormatMajorVersion: pebbleFormat,
 		CacheSize:          o.CacheSize,
+	}
+	// pebble's default answer to a damaged file is to exit the process;
+	// log it instead, and let the read that met it return an error.
+	po.EventListener = &pebble.EventListener{
+		DataCorruption: func(info pebble.DataCorruptionInfo) {
+			damaged(info.Path)
+			o.Logger.Error("journal: damaged file", "dir", dir, "path", info.Path, "err", info.Details)
+		},
+		BackgroundError: func(err error) {
+			o.Logger.Error("journal: background error", "dir", dir, "err", err)
+		},
+		DiskSlow: func(info pebble.DiskSlowInfo) {
+			o.Logger.Warn("journal: disk slow", "dir", dir, "path", info.Path, "op", info.OpType.String(), "duration", info.Duration)
+		},
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -307,16 +323,36 @@ func (j *Journal) err(op, key string, err error) error {
 		return nil
 	}
 	var de *decodeError
-	if errors.As(err, &de) || pebble.IsCorruptionError(err) {
-		if !errors.Is(err, ErrCorrupt) {
-			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
+	switch {
+	case errors.Is(err, ErrCorrupt):
+	case errors.As(err, &de):
+		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+	case pebble.IsCorruptionError(err):
+		err = fmt.Errorf("%w: %w", ErrCorrupt, j.engineError(err))
 	}
 	var je *Error
 	if errors.As(err, &je) {
 		return err
 	}
 	return &Error{Op: op, Dir: j.dir, Key: key, Err: err}
+}
+
+// engineError is an error of the storage engine, with a message of one
+// line that names the damaged file when the engine reported one.
+type engineError struct {
+	msg string
+	err error
+}
+
+func (e *engineError) Error() string { return e.msg }
+func (e *engineError) Unwrap() error { return e.err }
+
+func (j *Journal) engineError(err error) error {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	if p := j.damaged.Load(); p != nil && !strings.Contains(msg, *p) {
+		msg += " (file " + *p + ")"
+	}
+	return &engineError{msg: msg, err: err}
 }
 
 // Dir returns the journal's directory.
@@ -357,7 +393,11 @@ func (j *Journal) Close() error {
 	}
 	j.mu.snaps = nil
 	j.mu.Unlock()
-	err := j.db.Close()
+	// Flushing the memtable leaves nothing in the log file after a clean
+	// close: the log's last block is where damage cannot be told from a
+	// write cut short by a crash.
+	err := j.db.Flush()
+	err = errors.Join(err, j.db.Close())
 	err = errors.Join(err, j.lock.Close())
 	if err != nil {
 		return &Error{Op: "close", Dir: j.dir, Err: err}
