@@ -275,7 +275,59 @@ type decodeError struct {
 }
 
 func (e *decodeError) Error() string {
-	return fmt.Sprintf("%s record %x: %v", tableName(e.table), e.key, e.err)
+	return fmt.Sprintf("%s record %s: %v", tableName(e.table), describeKey(e.key), e.err)
+}
+
+// describeKey spells a key out for people, or in hex when it does not
+// parse.
+func describeKey(k []byte) string {
+	if len(k) == 0 {
+		return "(empty key)"
+	}
+	r := readKey(k, k[0])
+	var s string
+	switch k[0] {
+	case tEvent:
+		s = fmt.Sprintf("seq %d", r.u64())
+	case tCursor:
+		s = fmt.Sprintf("%q", r.str())
+	case tDirtyByMbox:
+		user := r.str()
+		id, name := r.mbox()
+		s = fmt.Sprintf("user %q mailbox %q", user, string(id)+name)
+	case tDirtyBySeq:
+		seq := r.u64()
+		user := r.str()
+		id, name := r.mbox()
+		s = fmt.Sprintf("seq %d user %q mailbox %q", seq, user, string(id)+name)
+	case tHeader:
+		s = fmt.Sprintf("pair %q mailbox %q", r.str(), r.str())
+	case tEntry, tEntryByDst:
+		pair, mbox := r.str(), r.str()
+		s = fmt.Sprintf("pair %q mailbox %q uid %d", pair, mbox, r.u32())
+	case tIntent:
+		pair, mbox := r.str(), r.str()
+		id := r.id()
+		dir := r.byte()
+		s = fmt.Sprintf("pair %q mailbox %q %s %c uid %d", pair, mbox, id.Short(), dir, r.u32())
+	case tTombstone, tLost:
+		user, mbox := r.str(), r.str()
+		id := r.id()
+		s = fmt.Sprintf("user %q mailbox %q %s uid %d", user, mbox, id.Short(), r.u32())
+	case tTombByEmail:
+		user := r.str()
+		id := r.id()
+		s = fmt.Sprintf("user %q %s mailbox %q uid %d", user, id.Short(), r.str(), r.u32())
+	case tEmailID:
+		store, mbox := r.str(), r.str()
+		s = fmt.Sprintf("store %q mailbox %q uidvalidity %d uid %d", store, mbox, r.u32(), r.u32())
+	default:
+		r.err = errKey
+	}
+	if r.done() != nil {
+		return fmt.Sprintf("%x", k)
+	}
+	return s
 }
 
 func (e *decodeError) Unwrap() error { return e.err }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/uid"
 	"github.com/stretchr/testify/require"
 )
 
@@ -104,3 +105,5 @@ var bg = context.Background()
 func iterPull[T any](seq func(func(T, error) bool)) (func() (T, error, bool), func()) {
 	return iter.Pull2(iter.Seq2[T, error](seq))
 }
+
+func uidOf(n int) uid.UID { return uid.UID(n) }

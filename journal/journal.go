@@ -68,13 +68,13 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("journal: ")
 	b.WriteString(e.Op)
-	if e.Dir != "" {
-		b.WriteString(" ")
-		b.WriteString(e.Dir)
-	}
 	if e.Key != "" {
 		b.WriteString(" ")
 		b.WriteString(e.Key)
+	}
+	if e.Dir != "" {
+		b.WriteString(" in ")
+		b.WriteString(e.Dir)
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
@@ -231,22 +231,47 @@ func open(dir string, fs vfs.FS, opts *Options, spec formatSpec) (_ *Journal, er
 	return j, nil
 }
 
-// checkJournalDir refuses a directory that holds files but no journal, so
-// that a journal is never created among someone else's files.
+// checkJournalDir refuses a directory that holds files of its own but no
+// journal, so that a journal is never created among someone else's files.
+// The storage engine's own files alone (a journal whose creation was cut
+// short leaves some) are accepted.
 func checkJournalDir(fs vfs.FS, dir string) error {
 	names, err := fs.List(dir)
 	if err != nil {
 		return err
 	}
-	if len(names) == 0 {
-		return nil
-	}
+	var foreign []string
 	for _, n := range names {
-		if n == "CURRENT" || strings.HasPrefix(n, "marker.manifest.") || strings.HasPrefix(n, "MANIFEST-") {
+		if strings.HasPrefix(n, "MANIFEST-") || strings.HasPrefix(n, "marker.manifest.") {
 			return nil
 		}
+		if !isEngineFile(n) {
+			foreign = append(foreign, n)
+		}
 	}
-	return fmt.Errorf("%w: it holds %d entries and no MANIFEST", ErrNotJournal, len(names))
+	if len(foreign) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: it holds %q and no MANIFEST", ErrNotJournal, foreign[0])
+}
+
+// isEngineFile reports whether name is one the storage engine writes.
+func isEngineFile(name string) bool {
+	switch name {
+	case "LOCK", "CURRENT", "archive":
+		return true
+	}
+	for _, p := range []string{"OPTIONS-", "marker.", "temporary.", "CURRENT."} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, x := range []string{".log", ".sst", ".blob", ".dbtmp"} {
+		if strings.HasSuffix(name, x) {
+			return true
+		}
+	}
+	return false
 }
 
 // lockError explains a failure to lock the directory.
