@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
@@ -194,19 +195,59 @@ func (d *dec) time() time.Time {
 }
 
 func (d *dec) flags() mailbox.Flags {
-	s := d.str()
+	n := d.uvarint()
 	if d.err != nil {
 		return mailbox.Flags{}
 	}
-	f, err := mailbox.ParseFlags(s)
-	if err != nil {
-		d.fail("%v", err)
+	if n > uint64(len(d.b)) {
+		d.fail("flags of %d bytes, %d left", n, len(d.b))
 		return mailbox.Flags{}
 	}
-	if f.String() != s {
-		d.fail("flags %q not in canonical form", s)
+	b := d.b[:n]
+	d.b = d.b[n:]
+	if n == 0 {
+		return mailbox.Flags{}
+	}
+	f, err := parseFlags(b)
+	if err != nil {
+		d.fail("%v", err)
 	}
 	return f
+}
+
+// flagCache remembers the flag sets decoded lately: most messages share a
+// few sets, and parsing one allocates. Flags are values that no method
+// changes, so one can be shared.
+var flagCache struct {
+	sync.Mutex
+	m map[string]mailbox.Flags
+}
+
+const flagCacheSize = 1024
+
+// parseFlags parses flags in canonical form.
+func parseFlags(b []byte) (mailbox.Flags, error) {
+	flagCache.Lock()
+	f, ok := flagCache.m[string(b)]
+	flagCache.Unlock()
+	if ok {
+		return f, nil
+	}
+	s := string(b)
+	f, err := mailbox.ParseFlags(s)
+	if err != nil {
+		return mailbox.Flags{}, err
+	}
+	if f.String() != s {
+		return mailbox.Flags{}, fmt.Errorf("flags %q not in canonical form", s)
+	}
+	flagCache.Lock()
+	if len(flagCache.m) >= flagCacheSize || flagCache.m == nil {
+		flagCache.m = make(map[string]mailbox.Flags, flagCacheSize)
+	}
+	flagCache.m[s] = f
+	flagCache.Unlock()
+	return f, nil
 }
 
 func (d *dec) set() uid.Set {
@@ -253,8 +294,8 @@ func (d *dec) end() error {
 }
 
 // newDec starts reading v, a record of type rec.
-func newDec(v []byte, rec byte) *dec {
-	d := &dec{b: v}
+func newDec(v []byte, rec byte) dec {
+	d := dec{b: v}
 	switch {
 	case len(v) == 0:
 		d.fail("empty value")
@@ -527,8 +568,8 @@ func decodeEntry(k, v []byte) (Entry, error) {
 	}
 	table := k[0]
 	r := readKey(k, table)
-	r.str()
-	r.str()
+	r.skipStr()
+	r.skipStr()
 	ku := uid.UID(r.u32())
 	if err := r.done(); err != nil {
 		return Entry{}, badRecord(table, k, err)

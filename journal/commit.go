@@ -1,9 +1,13 @@
 package journal
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -109,7 +113,7 @@ func (b *Batch) SetCursor(name string, s Seq) {
 		if s > g.last {
 			return g.invalid(invalid("cursor %q at %d is beyond the last event %d", name, s, g.last))
 		}
-		return g.b.Set(cursorKey(name), encodeSeq(recCursor, s), nil)
+		return g.set(cursorKey(name), encodeSeq(recCursor, s))
 	})
 }
 
@@ -117,7 +121,7 @@ func (b *Batch) SetCursor(name string, s Seq) {
 // [Journal.Truncate].
 func (b *Batch) DeleteCursor(name string) {
 	b.add("delete cursor", fmt.Sprintf("%q", name), nil, func(g *group) error {
-		return g.b.Delete(cursorKey(name), nil)
+		return g.del(cursorKey(name))
 	})
 }
 
@@ -149,7 +153,7 @@ func (b *Batch) PutHeader(pair string, h Header) {
 		if h.Updated.IsZero() {
 			h.Updated = g.now
 		}
-		return g.b.Set(headerKey(pair, h.Src.MailboxID), encodeHeader(&h), nil)
+		return g.set(headerKey(pair, h.Src.MailboxID), encodeHeader(&h))
 	})
 }
 
@@ -194,7 +198,7 @@ func (b *Batch) PutIntent(pair string, in Intent) {
 		if in.Time.IsZero() {
 			in.Time = g.now
 		}
-		return g.b.Set(intentKey(pair, in), encodeIntent(&in), nil)
+		return g.set(intentKey(pair, in), encodeIntent(&in))
 	})
 }
 
@@ -202,7 +206,7 @@ func (b *Batch) PutIntent(pair string, in Intent) {
 // Reverse, SrcUID), if there is one.
 func (b *Batch) DeleteIntent(pair string, in Intent) {
 	b.add("delete intent", stateDesc(pair, in.MailboxID)+" "+in.EmailID.Short(), checkPair(pair, in.MailboxID), func(g *group) error {
-		return g.b.Delete(intentKey(pair, in), nil)
+		return g.del(intentKey(pair, in))
 	})
 }
 
@@ -225,7 +229,7 @@ func (b *Batch) PutTombstone(t Tombstone) {
 				t.Time = g.now
 			}
 			v := encodeTombstone(&t)
-			return firstErr(g.b.Set(tombstoneKey(t), v, nil), g.b.Set(tombByEmailKey(t), v, nil))
+			return firstErr(g.set(tombstoneKey(t), v), g.set(tombByEmailKey(t), v))
 		})
 }
 
@@ -234,7 +238,7 @@ func (b *Batch) PutTombstone(t Tombstone) {
 func (b *Batch) DeleteTombstone(t Tombstone) {
 	b.add("delete tombstone", fmt.Sprintf("user %q mailbox %q %s", t.User, t.MailboxID, t.EmailID.Short()),
 		checkUserMailbox(t.MailboxID, t.EmailID, false), func(g *group) error {
-			return firstErr(g.b.Delete(tombstoneKey(t), nil), g.b.Delete(tombByEmailKey(t), nil))
+			return firstErr(g.del(tombstoneKey(t)), g.del(tombByEmailKey(t)))
 		})
 }
 
@@ -249,7 +253,7 @@ func (b *Batch) PutLost(l Lost) {
 		if l.Time.IsZero() {
 			l.Time = g.now
 		}
-		return g.b.Set(lostKey(l), encodeLost(&l), nil)
+		return g.set(lostKey(l), encodeLost(&l))
 	})
 }
 
@@ -258,14 +262,14 @@ func (b *Batch) PutLost(l Lost) {
 func (b *Batch) DeleteLost(l Lost) {
 	b.add("delete lost", fmt.Sprintf("user %q mailbox %q uid %d", l.User, l.MailboxID, l.UID),
 		checkUserMailbox(l.MailboxID, l.EmailID, false), func(g *group) error {
-			return g.b.Delete(lostKey(l), nil)
+			return g.del(lostKey(l))
 		})
 }
 
 // PutEmailID adds an entry to the EmailID cache.
 func (b *Batch) PutEmailID(c CachedEmailID) {
 	b.add("put EmailID", cacheDesc(c.Store, c.MailboxID, c.UIDValidity, c.UID), checkCache(c), func(g *group) error {
-		return g.b.Set(emailIDKey(c.Store, c.MailboxID, c.UIDValidity, c.UID), encodeEmailID(c.EmailID), nil)
+		return g.set(emailIDKey(c.Store, c.MailboxID, c.UIDValidity, c.UID), encodeEmailID(c.EmailID))
 	})
 }
 
@@ -382,14 +386,23 @@ func (j *Journal) take() []*commitReq {
 	return reqs
 }
 
-// group is the write of one group commit: an indexed batch over the
-// database, so that each change reads what the earlier ones wrote.
+// group is the write of one group commit. Changes that read what is there
+// (entries, the dirty index, cursors) read the database as of the last
+// commit, overlaid with what the group wrote so far: the committer is the
+// only writer of those tables.
 type group struct {
 	j     *Journal
 	b     *pebble.Batch
 	last  Seq // the last event written so far
 	trunc Seq
 	now   time.Time
+	// overlay holds the group's writes to the tables it reads, by key
+	// (nil: deleted); cleared, the ranges it deleted.
+	overlay map[string][]byte
+	cleared []keyRange
+	// maxUID caches, per entries prefix, the highest UID in the
+	// database: an entry above it can only be in the overlay.
+	maxUID map[string]uid.UID
 	// bad is set when a change is refused for what it asks (not for an
 	// I/O error): the group is then rebuilt without that batch.
 	bad error
@@ -407,7 +420,8 @@ func (j *Journal) commitGroup(reqs []*commitReq) {
 	live := reqs
 	for {
 		j.mu.Lock()
-		g := &group{j: j, b: j.db.NewIndexedBatch(), last: j.mu.last, trunc: j.mu.trunc, now: j.opts.Now()}
+		g := &group{j: j, b: j.db.NewBatch(), last: j.mu.last, trunc: j.mu.trunc, now: j.opts.Now(),
+			overlay: map[string][]byte{}, maxUID: map[string]uid.UID{}}
 		j.mu.Unlock()
 		var (
 			failed  *commitReq
@@ -493,8 +507,97 @@ func without(reqs []*commitReq, r *commitReq) []*commitReq {
 	return out
 }
 
+// overlaid reports whether the group tracks its writes to k's table.
+func overlaid(k []byte) bool {
+	switch k[0] {
+	case tCursor, tDirtyByMbox, tEntry, tEntryByDst:
+		return true
+	}
+	return false
+}
+
+func (g *group) set(k, v []byte) error {
+	if overlaid(k) {
+		g.overlay[string(k)] = v
+	}
+	return g.b.Set(k, v, nil)
+}
+
+func (g *group) del(k []byte) error {
+	if overlaid(k) {
+		g.overlay[string(k)] = nil
+	}
+	return g.b.Delete(k, nil)
+}
+
+func (g *group) deleteRanges(rs []keyRange) error {
+	for _, r := range rs {
+		if err := g.b.DeleteRange(r.start, r.end, nil); err != nil {
+			return err
+		}
+		g.cleared = append(g.cleared, r)
+		for k := range g.overlay {
+			if k >= string(r.start) && k < string(r.end) {
+				delete(g.overlay, k)
+			}
+		}
+	}
+	return nil
+}
+
 // get reads a copy of key's value as the group sees it.
-func (g *group) get(key []byte) ([]byte, bool, error) { return getFrom(g.b, key) }
+func (g *group) get(k []byte) ([]byte, bool, error) {
+	if v, ok := g.overlay[string(k)]; ok {
+		return v, v != nil, nil
+	}
+	for _, r := range g.cleared {
+		if bytes.Compare(k, r.start) >= 0 && bytes.Compare(k, r.end) < 0 {
+			return nil, false, nil
+		}
+	}
+	return getFrom(g.j.db, k)
+}
+
+// getEntry reads an entry as the group sees it, skipping the database
+// when the UID is above every UID there (appends to a mailbox).
+func (g *group) getEntry(table byte, pair string, mbox mailbox.ID, u uid.UID) ([]byte, []byte, bool, error) {
+	k := entryKey(table, pair, mbox, u)
+	if v, ok := g.overlay[string(k)]; ok {
+		return k, v, v != nil, nil
+	}
+	p := entryPrefix(table, pair, mbox)
+	hi, ok := g.maxUID[string(p)]
+	if !ok {
+		var err error
+		if hi, err = lastUID(g.j.db, p); err != nil {
+			return k, nil, false, err
+		}
+		g.maxUID[string(p)] = hi
+	}
+	if u > hi {
+		return k, nil, false, nil
+	}
+	v, found, err := g.get(k)
+	return k, v, found, err
+}
+
+// lastUID returns the highest UID of the entries under prefix p.
+func lastUID(db *pebble.DB, p []byte) (uid.UID, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return 0, err
+	}
+	var u uid.UID
+	if it.Last() {
+		k := it.Key()
+		if len(k) < len(p)+uint32Sz {
+			err = badRecord(k[0], k, errKey)
+		} else {
+			u = uid.UID(binary.BigEndian.Uint32(k[len(k)-uint32Sz:]))
+		}
+	}
+	return u, firstErr(err, it.Error(), it.Close())
+}
 
 func (g *group) appendEvent(ev *Event) error {
 	g.last++
@@ -503,7 +606,7 @@ func (g *group) appendEvent(ev *Event) error {
 	if e.Time.IsZero() {
 		e.Time = g.now
 	}
-	if err := g.b.Set(eventKey(e.Seq), encodeEvent(&e), nil); err != nil {
+	if err := g.set(eventKey(e.Seq), encodeEvent(&e)); err != nil {
 		return err
 	}
 	if err := g.markDirty(&e, e.MailboxID, e.Mailbox); err != nil {
@@ -528,7 +631,7 @@ func (g *group) markDirty(ev *Event, id mailbox.ID, name string) error {
 		if err != nil {
 			return err
 		}
-		if err := g.b.Delete(dirtyBySeqKey(m.Seq, ev.User, id, name), nil); err != nil {
+		if err := g.del(dirtyBySeqKey(m.Seq, ev.User, id, name)); err != nil {
 			return err
 		}
 	}
@@ -537,50 +640,67 @@ func (g *group) markDirty(ev *Event, id mailbox.ID, name string) error {
 		m.Mailbox = ev.Mailbox
 	}
 	v := encodeDirty(&m)
-	return firstErr(g.b.Set(km, v, nil), g.b.Set(dirtyBySeqKey(ev.Seq, ev.User, id, name), v, nil))
+	return firstErr(g.set(km, v), g.set(dirtyBySeqKey(ev.Seq, ev.User, id, name), v))
 }
 
 // truncate removes the events at or below the lowest cursor.
 func (g *group) truncate() error {
-	it, err := g.b.NewIter(&pebble.IterOptions{LowerBound: []byte{tCursor}, UpperBound: []byte{tCursor + 1}})
+	cursors := map[string]Seq{}
+	it, err := g.j.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tCursor}, UpperBound: []byte{tCursor + 1}})
 	if err != nil {
 		return err
 	}
-	lowest, any := Seq(0), false
 	for it.First(); it.Valid(); it.Next() {
 		v, err := it.ValueAndErr()
+		if err == nil {
+			var name string
+			var s Seq
+			name, s, err = decodeCursor(it.Key(), v)
+			cursors[name] = s
+		}
 		if err != nil {
 			_ = it.Close()
 			return err
-		}
-		_, s, err := decodeCursor(it.Key(), v)
-		if err != nil {
-			_ = it.Close()
-			return err
-		}
-		if !any || s < lowest {
-			lowest, any = s, true
 		}
 	}
 	if err := firstErr(it.Error(), it.Close()); err != nil {
 		return err
 	}
-	if !any || lowest <= g.trunc {
+	for k, v := range g.overlay {
+		if k[0] != tCursor {
+			continue
+		}
+		if v == nil {
+			r := readKey([]byte(k), tCursor)
+			delete(cursors, r.str())
+			continue
+		}
+		name, s, err := decodeCursor([]byte(k), v)
+		if err != nil {
+			return err
+		}
+		cursors[name] = s
+	}
+	if len(cursors) == 0 {
+		return nil
+	}
+	lowest := slices.Min(slices.Collect(maps.Values(cursors)))
+	if lowest <= g.trunc {
 		return nil
 	}
 	if err := g.b.DeleteRange(eventKey(g.trunc+1), eventKey(lowest+1), nil); err != nil {
 		return err
 	}
 	g.trunc = lowest
-	return g.b.Set(keyTruncated, encodeSeq(recTruncated, lowest), nil)
+	return g.set(keyTruncated, encodeSeq(recTruncated, lowest))
 }
 
 func (g *group) putEntry(pair string, mbox mailbox.ID, e *Entry) error {
-	kSrc := entryKey(tEntry, pair, mbox, e.SrcUID)
-	kDst := entryKey(tEntryByDst, pair, mbox, e.DstUID)
-	if v, found, err := g.get(kDst); err != nil {
+	kDst, v, found, err := g.getEntry(tEntryByDst, pair, mbox, e.DstUID)
+	if err != nil {
 		return err
-	} else if found {
+	}
+	if found {
 		other, err := decodeEntry(kDst, v)
 		if err != nil {
 			return err
@@ -589,26 +709,27 @@ func (g *group) putEntry(pair string, mbox mailbox.ID, e *Entry) error {
 			return g.invalid(invalid("%s: target UID %d is paired with source UID %d already", stateDesc(pair, mbox), e.DstUID, other.SrcUID))
 		}
 	}
-	if v, found, err := g.get(kSrc); err != nil {
+	kSrc, v, found, err := g.getEntry(tEntry, pair, mbox, e.SrcUID)
+	if err != nil {
 		return err
-	} else if found {
+	}
+	if found {
 		old, err := decodeEntry(kSrc, v)
 		if err != nil {
 			return err
 		}
 		if old.DstUID != e.DstUID {
-			if err := g.b.Delete(entryKey(tEntryByDst, pair, mbox, old.DstUID), nil); err != nil {
+			if err := g.del(entryKey(tEntryByDst, pair, mbox, old.DstUID)); err != nil {
 				return err
 			}
 		}
 	}
-	v := encodeEntry(e)
-	return firstErr(g.b.Set(kSrc, v, nil), g.b.Set(kDst, v, nil))
+	v = encodeEntry(e)
+	return firstErr(g.set(kSrc, v), g.set(kDst, v))
 }
 
 func (g *group) deleteEntry(pair string, mbox mailbox.ID, src uid.UID) error {
-	kSrc := entryKey(tEntry, pair, mbox, src)
-	v, found, err := g.get(kSrc)
+	kSrc, v, found, err := g.getEntry(tEntry, pair, mbox, src)
 	if err != nil || !found {
 		return err
 	}
@@ -616,7 +737,7 @@ func (g *group) deleteEntry(pair string, mbox mailbox.ID, src uid.UID) error {
 	if err != nil {
 		return err
 	}
-	return firstErr(g.b.Delete(kSrc, nil), g.b.Delete(entryKey(tEntryByDst, pair, mbox, old.DstUID), nil))
+	return firstErr(g.del(kSrc), g.del(entryKey(tEntryByDst, pair, mbox, old.DstUID)))
 }
 
 // keyRange is a half-open range of keys [start, end).
@@ -624,14 +745,6 @@ type keyRange struct{ start, end []byte }
 
 func prefixRange(p []byte) keyRange { return keyRange{p, prefixEnd(p)} }
 
-func (g *group) deleteRanges(rs []keyRange) error {
-	for _, r := range rs {
-		if err := g.b.DeleteRange(r.start, r.end, nil); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // mailboxStateRanges are the keys of one mailbox's state: header, entries
 // both ways, intents.

@@ -119,14 +119,11 @@ type keyReader struct {
 	err error
 }
 
-func readKey(k []byte, table byte) *keyReader {
-	r := &keyReader{b: k}
+func readKey(k []byte, table byte) keyReader {
 	if len(k) == 0 || k[0] != table {
-		r.err = errKey
-		return r
+		return keyReader{err: errKey}
 	}
-	r.b = k[1:]
-	return r
+	return keyReader{b: k[1:]}
 }
 
 func (r *keyReader) str() string {
@@ -152,6 +149,31 @@ func (r *keyReader) str() string {
 		default:
 			r.err = errKey
 			return ""
+		}
+	}
+}
+
+// skipStr skips a string without decoding it.
+func (r *keyReader) skipStr() {
+	if r.err != nil {
+		return
+	}
+	b := r.b
+	for {
+		i := bytes.IndexByte(b, escByte)
+		if i < 0 || i+1 >= len(b) {
+			r.err = errKey
+			return
+		}
+		switch b[i+1] {
+		case escTerm:
+			r.b = b[i+2:]
+			return
+		case escNul:
+			b = b[i+2:]
+		default:
+			r.err = errKey
+			return
 		}
 	}
 }

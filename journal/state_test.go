@@ -381,3 +381,18 @@ func TestStateIsASnapshot(t *testing.T) {
 	}
 	require.Equal(t, 2*scanChunk, n)
 }
+
+// TestStreamMemoryFlat streams a 100,000-entry state and checks that the
+// live heap does not grow with it: holding the entries would take several
+// MiB (BenchmarkStateStreamMemory measures a million).
+func TestStreamMemoryFlat(t *testing.T) {
+	j, err := Open(t.TempDir(), &Options{NoSync: true})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, j.Close()) }()
+	const n = 100_000
+	writeState(t, j, "p", "m", n, 20_000)
+	got, peak := streamPeakHeap(t, j, "p", "m", 5_000)
+	require.Equal(t, n, got)
+	t.Logf("peak live-heap growth while streaming %d entries: %d KiB", n, peak>>10)
+	require.Less(t, peak, uint64(1<<20), "the stream holds entries")
+}
