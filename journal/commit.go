@@ -745,7 +745,6 @@ type keyRange struct{ start, end []byte }
 
 func prefixRange(p []byte) keyRange { return keyRange{p, prefixEnd(p)} }
 
-
 // mailboxStateRanges are the keys of one mailbox's state: header, entries
 // both ways, intents.
 func mailboxStateRanges(pair string, mbox mailbox.ID) []keyRange {
