@@ -7,6 +7,8 @@ import (
 	"iter"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,7 +98,35 @@ func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		os.Exit(crashChild())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if code == 0 {
+		if leaked := leakedGoroutines(); leaked != "" {
+			fmt.Fprintf(os.Stderr, "goroutines of the journal still running after the tests:\n%s", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// leakedGoroutines returns the stacks of journal goroutines (a committer
+// whose journal was not closed) still running after a grace period.
+func leakedGoroutines() string {
+	var leaked string
+	for range 50 {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		leaked = ""
+		for g := range strings.SplitSeq(string(buf), "\n\n") {
+			if strings.Contains(g, "journal.(*Journal).committer") {
+				leaked += g + "\n\n"
+			}
+		}
+		if leaked == "" {
+			return ""
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return leaked
 }
 
 var bg = context.Background()
