@@ -91,8 +91,9 @@ type Options struct {
 	// Now is the clock for the times the journal fills in. Default
 	// time.Now.
 	Now func() time.Time
-	// Logger receives the storage engine's messages. If nil, nothing is
-	// logged.
+	// Logger receives the storage engine's messages (its routine ones at
+	// Debug level; damaged files, background errors at Error; a slow disk
+	// at Warn). If nil, nothing is logged.
 	Logger *slog.Logger
 	// GroupCommitWindow is how long a commit waits for more writers to
 	// join it before it syncs. Writers that arrive while a sync is in
@@ -326,7 +327,7 @@ func openPebble(dir string, fs vfs.FS, lock *pebble.Lock, o *Options, damaged fu
 type pebbleLogger struct{ l *slog.Logger }
 
 func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Info(fmt.Sprintf(format, args...), "component", "pebble")
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
 }
 
 func (p pebbleLogger) Errorf(format string, args ...any) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"math"
 
 	"github.com/mailrepl/mailrepl/mailbox"
 )
@@ -36,8 +35,8 @@ func (j *Journal) Truncated() Seq {
 	return j.mu.trunc
 }
 
-// Events yields the events after the given sequence number, in order, as
-// of the moment the iteration starts. When events after `after` were
+// Events yields the committed events after the given sequence number, in
+// order, as of the moment the iteration starts. When events after `after` were
 // removed by Truncate, it yields an error wrapping ErrTruncated (then the
 // consumer must resynchronise from the stores). Errors end the sequence and
 // are yielded once, with a zero Event; stopping early is allowed.
@@ -51,11 +50,14 @@ func (j *Journal) Events(ctx context.Context, after Seq) iter.Seq2[Event, error]
 		// Sequence numbers have no gaps except below the truncation
 		// point: a gap means events were truncated while the scan ran,
 		// or the log is damaged.
-		if after == math.MaxUint64 {
+		next := after + 1
+		// Only events whose commit returned: the storage engine shows a
+		// write to readers before its sync ends.
+		last := j.LastSeq()
+		if after >= last {
 			return
 		}
-		next := after + 1
-		for ev, err := range scan(j, ctx, "events", what, eventKey(after+1), []byte{tEvent + 1}, decodeEvent) {
+		for ev, err := range scan(j, ctx, "events", what, eventKey(after+1), eventKey(last+1), decodeEvent) {
 			if err == nil && ev.Seq != next {
 				if trunc := j.Truncated(); ev.Seq <= trunc+1 {
 					err = &Error{Op: "events", Dir: j.dir, Key: what, Err: fmt.Errorf("%w: through %d", ErrTruncated, trunc)}
@@ -164,12 +166,17 @@ func (j *Journal) Truncate(ctx context.Context) (Seq, error) {
 // Truncate. A mailbox is known by its ID when events give one, else by its
 // name.
 func (j *Journal) Dirty(ctx context.Context, since Seq) iter.Seq2[UserMailbox, error] {
-	lo := newKey(tDirtyBySeq).u64(uint64(since))
-	lo = prefixEnd(lo) // the first key of since+1
-	if lo == nil {
-		lo = []byte{tDirtyBySeq + 1}
+	return func(yield func(UserMailbox, error) bool) {
+		// Only events whose commit returned, as in Events. A mailbox
+		// whose last change is still being committed is left out; it
+		// shows up from that change on.
+		last := j.LastSeq()
+		if since >= last {
+			return
+		}
+		lo, hi := newKey(tDirtyBySeq).u64(uint64(since+1)), newKey(tDirtyBySeq).u64(uint64(last+1))
+		scan(j, ctx, "dirty", fmt.Sprintf("since %d", since), lo, hi, decodeDirty)(yield)
 	}
-	return scan(j, ctx, "dirty", fmt.Sprintf("since %d", since), lo, []byte{tDirtyBySeq + 1}, decodeDirty)
 }
 
 // MailboxSeq returns the last event that changed the user's mailbox (by ID,
