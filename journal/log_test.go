@@ -310,3 +310,54 @@ func TestClosed(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	require.True(t, errors.Is(j.Wait(bg, 5), ErrClosed))
 }
+
+// TestEventsSeeOnlyCommitted writes an event and its dirty-index entry
+// behind the committer's back, as a commit whose sync has not ended yet
+// looks to readers: Events and Dirty must not show it.
+func TestEventsSeeOnlyCommitted(t *testing.T) {
+	j := openTest(t, t.TempDir())
+	_, err := j.Append(bg, ev("u", "INBOX", KindCreate))
+	require.NoError(t, err)
+	pending := ev("u", "Work", KindCreate)
+	pending.Seq = 2
+	m := UserMailbox{User: "u", MailboxID: pending.MailboxID, Mailbox: "Work", Seq: 2}
+	require.NoError(t, j.db.Set(eventKey(2), encodeEvent(&pending), nil))
+	require.NoError(t, j.db.Set(dirtyBySeqKey(2, "u", pending.MailboxID, ""), encodeDirty(&m), nil))
+	require.Len(t, collect(t, j.Events(bg, 0)), 1)
+	require.Empty(t, collect(t, j.Events(bg, 1)))
+	require.Len(t, collect(t, j.Dirty(bg, 0)), 1)
+	require.Empty(t, collect(t, j.Dirty(bg, 1)))
+}
+
+// TestEventsWhileAppending reads the log while writers append: every
+// read sees a gap-free prefix of the log.
+func TestEventsWhileAppending(t *testing.T) {
+	j := openTest(t, t.TempDir())
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := j.Append(bg, ev("u", "INBOX", KindAppend), ev("u", "Work", KindAppend)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for range 50 {
+		var n Seq
+		for e, err := range j.Events(bg, 0) {
+			require.NoError(t, err)
+			n++
+			require.Equal(t, n, e.Seq)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
