@@ -693,15 +693,6 @@ func decodeLost(k, v []byte) (Lost, error) {
 
 func encodeEmailID(id mailbox.EmailID) []byte { return newValue(recEmailID).id(id) }
 
-// CachedEmailID is one entry of the EmailID cache.
-type CachedEmailID struct {
-	Store       string
-	MailboxID   mailbox.ID
-	UIDValidity uid.Validity
-	UID         uid.UID
-	EmailID     mailbox.EmailID
-}
-
 func decodeEmailID(k, v []byte) (CachedEmailID, error) {
 	r := readKey(k, tEmailID)
 	c := CachedEmailID{Store: r.str(), MailboxID: mailbox.ID(r.str())}

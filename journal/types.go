@@ -181,3 +181,13 @@ type Lost struct {
 	Reason       string    // why it was lost, for people
 	Time         time.Time // when recovery expunged it (set from Options.Now when zero)
 }
+
+// CachedEmailID is one entry of the EmailID cache: the EmailID of message
+// UID of a store's mailbox under a UIDVALIDITY.
+type CachedEmailID struct {
+	Store       string // names the store, as the caller likes: a path, an account
+	MailboxID   mailbox.ID
+	UIDValidity uid.Validity
+	UID         uid.UID
+	EmailID     mailbox.EmailID
+}
