@@ -534,7 +534,13 @@ func (d *dec) side() Side {
 }
 
 func encodeHeader(h *Header) []byte {
-	return newValue(recHeader).side(&h.Src).side(&h.Dst).time(h.Updated)
+	e := newValue(recHeader).side(&h.Src).side(&h.Dst).time(h.Updated)
+	if h.Subscribed || h.Marks != 0 {
+		// Optional tail: records written before these fields existed end
+		// after Updated.
+		e = e.bool(h.Subscribed).uvarint(uint64(h.Marks))
+	}
+	return e
 }
 
 // decodeHeader decodes a header and the pair it belongs to.
@@ -547,6 +553,10 @@ func decodeHeader(k, v []byte) (string, Header, error) {
 	}
 	d := newDec(v, recHeader)
 	h := Header{Src: d.side(), Dst: d.side(), Updated: d.time()}
+	if d.err == nil && len(d.b) > 0 {
+		h.Subscribed = d.bool()
+		h.Marks = d.u32("marks")
+	}
 	if err := d.end(); err != nil {
 		return "", Header{}, badRecord(tHeader, k, err)
 	}
@@ -594,7 +604,11 @@ func decodeEntry(k, v []byte) (Entry, error) {
 // Intents: the key holds all but DstUID and Time.
 
 func encodeIntent(in *Intent) []byte {
-	return newValue(recIntent).uvarint(uint64(in.DstUID)).time(in.Time)
+	e := newValue(recIntent).uvarint(uint64(in.DstUID)).time(in.Time)
+	if in.Move || in.AlsoUID != 0 {
+		e = e.bool(in.Move).uvarint(uint64(in.AlsoUID)) // optional tail
+	}
+	return e
 }
 
 // decodeIntent decodes an intent and the pair it belongs to.
@@ -619,6 +633,10 @@ func decodeIntent(k, v []byte) (string, Intent, error) {
 	d := newDec(v, recIntent)
 	in.DstUID = uid.UID(d.u32("UID"))
 	in.Time = d.time()
+	if d.err == nil && len(d.b) > 0 {
+		in.Move = d.bool()
+		in.AlsoUID = uid.UID(d.u32("UID"))
+	}
 	if err := d.end(); err != nil {
 		return "", Intent{}, badRecord(tIntent, k, err)
 	}

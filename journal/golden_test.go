@@ -45,6 +45,9 @@ func goldenCases() map[string][]goldenRecord {
 		Dst:     Side{MailboxID: "dst-9", Mailbox: "Archive/INBOX", UIDValidity: 4294967295, UIDNext: 4294967295, HighestModSeq: 0},
 		Updated: when,
 	}
+	hMarks := h
+	hMarks.Subscribed, hMarks.Marks = true, 0x2d
+	inMove := Intent{MailboxID: "src-1", EmailID: id2, SrcUID: 19, DstUID: 31, Reverse: true, Move: true, AlsoUID: 4000000002, Time: when}
 	e := Entry{SrcUID: 17, DstUID: 4000000000, EmailID: id1, Flags: mailbox.MustFlags(mailbox.Answered, "Work")}
 	eNoID := Entry{SrcUID: 1, DstUID: 1}
 	in := Intent{MailboxID: "src-1", EmailID: id2, SrcUID: 18, DstUID: 4000000001, Time: when}
@@ -80,6 +83,8 @@ func goldenCases() map[string][]goldenRecord {
 			{name: "entry without EmailID or flags", key: entryKey(tEntry, "p", "src-1", eNoID.SrcUID), val: encodeEntry(&eNoID)},
 			{name: "intent to the target", key: intentKey("p", in), val: encodeIntent(&in)},
 			{name: "intent to the source, no UIDs", key: intentKey("p", inRev), val: encodeIntent(&inRev)},
+			{name: "header, subscribed, with marks", key: headerKey("p", hMarks.Src.MailboxID), val: encodeHeader(&hMarks)},
+			{name: "move intent with the other side's copy", key: intentKey("p", inMove), val: encodeIntent(&inMove)},
 		},
 		"records.txt": {
 			{name: "tombstone", key: tombstoneKey(ts), val: encodeTombstone(&ts)},

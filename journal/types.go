@@ -121,6 +121,12 @@ type Header struct {
 	// Updated is when the header was written (set from Options.Now at
 	// commit when zero).
 	Updated time.Time
+	// Subscribed is the subscription both sides last agreed on.
+	Subscribed bool
+	// Marks are bits the engine defines (whether the entries are complete,
+	// pair equal UIDs, a realign is under way…); the journal keeps them as
+	// given.
+	Marks uint32
 }
 
 // Entry is one message the two sides of a pair agreed on at the last
@@ -150,6 +156,12 @@ type Intent struct {
 	// Reverse is set when the copy goes from the target to the source
 	// (two-way sync).
 	Reverse bool
+	// Move marks a renumbering rather than a copy: the message is copied
+	// from SrcUID on its side (the source unless Reverse) to DstUID on both
+	// sides, then expunged at SrcUID, and AlsoUID, when not zero, is the
+	// other side's own copy, expunged too.
+	Move    bool
+	AlsoUID uid.UID
 	// Time is when the intent was recorded (set from Options.Now when
 	// zero).
 	Time time.Time
