@@ -663,7 +663,11 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 		xCount++
 	}
 	var mp uid.Map
-	if xCount > 0 {
+	// A pristine x (no message, UIDNEXT 1) takes y's messages afterwards
+	// by plain in-place appends (streamed and batched); any other x gets
+	// what it lacks now, as a renumbering within one UIDVALIDITY never
+	// lowers UIDNEXT.
+	if xCount > 0 || usedNext > 1 {
 		// Walk y: pair what x holds, copy in what it lacks.
 		w, err := m.s.writer(x)
 		if err != nil {

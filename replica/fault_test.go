@@ -239,7 +239,7 @@ func (fs faultScenario) build(t *testing.T) *model {
 	rd := memstore.New(&memstore.Options{Now: clockD.Now, Rand: rand.NewChaCha8([32]byte{2})})
 	m := &model{
 		t: t, cfg: fs.cfg, seed: fs.seed, rng: rand.New(rand.NewPCG(fs.seed, 0xfa17)), ctx: context.Background(),
-		rawS: rs, rawD: rd, src: rs, dst: rd, state: NewMemState(),
+		rawS: rs, rawD: rd, src: rs, dst: rd, state: newState(t, fs.cfg),
 		expunged: map[mailbox.EmailID]bool{}, splitBrain: map[mailbox.EmailID]bool{},
 		targetOwn: map[mailbox.EmailID]bool{}, seen: map[string]mailbox.EmailID{}, nexts: map[string]uid.UID{},
 	}
@@ -311,6 +311,7 @@ func TestCrashConverges(t *testing.T) {
 		{mode: Mirror}, {mode: Mirror, dstPlain: true},
 		{mode: TwoWay}, {mode: TwoWay, dstPlain: true},
 		{mode: Migrate},
+		{mode: Mirror, journal: true}, {mode: TwoWay, journal: true}, {mode: TwoWay, dstPlain: true, journal: true},
 	}
 	scenarios := 12
 	if testing.Short() {
@@ -321,6 +322,10 @@ func TestCrashConverges(t *testing.T) {
 	}
 	for _, cfg := range configs {
 		t.Run(cfg.String(), func(t *testing.T) {
+			scenarios := scenarios
+			if cfg.journal {
+				scenarios = max(1, scenarios/4)
+			}
 			for i := range scenarios {
 				seed := uint64(i)*104729 + 7
 				if *flagSeed != 0 {
@@ -334,6 +339,7 @@ func TestCrashConverges(t *testing.T) {
 				}
 				total := w.n.Load()
 				want := ref.outcome()
+				closeState(ref.state)
 				for at := int64(1); at <= total; at++ {
 					m := fs.build(t)
 					w := &world{}
@@ -349,6 +355,7 @@ func TestCrashConverges(t *testing.T) {
 					if rep, err := m.sync(nil, t); err != nil || rep.Total.Changed() {
 						t.Fatalf("seed %d killed at op %d: third sync not a no-op: %v %+v", seed, at, err, rep.Total)
 					}
+					closeState(m.state)
 				}
 				if *flagSeed != 0 {
 					return

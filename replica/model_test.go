@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mailrepl/mailrepl/journal"
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/memstore"
 	"github.com/mailrepl/mailrepl/uid"
 )
 
@@ -42,6 +45,7 @@ type modelConfig struct {
 	dstTrack bool // with dstPlain: the target still tracks changes
 	srcPlain bool // the source cannot set UIDs
 	policy   TargetOnly
+	journal  bool // the state in a real journal (on disk), not in memory
 }
 
 func (c modelConfig) String() string {
@@ -60,6 +64,9 @@ func (c modelConfig) String() string {
 	if c.policy == DeleteTargetOnly {
 		s += "/delete-target-only"
 	}
+	if c.journal {
+		s += "/journal"
+	}
 	return s
 }
 
@@ -74,6 +81,11 @@ func TestModel(t *testing.T) {
 		{mode: TwoWay, dstPlain: true, dstTrack: true},
 		{mode: Migrate},
 		{mode: Migrate, dstPlain: true},
+		{mode: Mirror, journal: true},
+		{mode: Mirror, dstPlain: true, journal: true},
+		{mode: TwoWay, journal: true},
+		{mode: TwoWay, dstPlain: true, journal: true},
+		{mode: Migrate, journal: true},
 	}
 	n := *flagScenarios
 	if n == 0 {
@@ -88,7 +100,11 @@ func TestModel(t *testing.T) {
 				runModel(t, cfg, *flagSeed)
 				return
 			}
-			for i := range n {
+			count := n
+			if cfg.journal {
+				count = max(1, n/6) // a journal on disk per scenario
+			}
+			for i := range count {
 				seed := uint64(i)*7919 + 1
 				if !runModel(t, cfg, seed) {
 					return
@@ -108,9 +124,11 @@ type model struct {
 	ctx   context.Context
 	src   mailbox.Store
 	dst   mailbox.Store
-	rawS  interface{ mailbox.Store }
-	rawD  interface{ mailbox.Store }
-	state *MemState
+	rawS  *memstore.Store
+	rawD  *memstore.Store
+	// backups of both stores taken after the last sync ("last night's")
+	backupS, backupD *memstore.Store
+	state State
 	n     int // messages made so far
 	logMu sync.Mutex
 	log   []string
@@ -129,7 +147,7 @@ func runModel(t *testing.T, cfg modelConfig, seed uint64) bool {
 	rs, rd := newMem(t, clockS), newMem(t, clockD)
 	m := &model{
 		t: t, cfg: cfg, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xdecaf)), ctx: context.Background(),
-		rawS: rs, rawD: rd, src: rs, dst: rd, state: NewMemState(),
+		rawS: rs, rawD: rd, src: rs, dst: rd, state: newState(t, cfg),
 		expunged: map[mailbox.EmailID]bool{}, splitBrain: map[mailbox.EmailID]bool{},
 		targetOwn: map[mailbox.EmailID]bool{}, seen: map[string]mailbox.EmailID{}, nexts: map[string]uid.UID{},
 	}
@@ -327,32 +345,36 @@ func (m *model) mutate(side Side, first bool) {
 				m.logf("%s %s: rename %q to %q", side, role, name, nm)
 			}
 		case r < 98 && side == Source || (r < 98 && m.cfg.mode == TwoWay):
-			// Restored from an old copy: the newest messages are gone and
-			// UIDNEXT went back, under the same UIDVALIDITY. A loss, not
-			// an expunge: the sync must not propagate it.
-			if m.cfg.mode == Migrate || len(msgs) < 2 {
+			// The side's storage is restored from last night's backup:
+			// what came since is gone and UIDNEXTs went back. A loss, not
+			// expunges: no sync may propagate it.
+			if m.cfg.mode == Migrate || m.backup(side) == nil {
 				continue
 			}
-			keep := m.rng.IntN(len(msgs))
-			var mp uid.Map
-			for _, msg := range msgs[:keep] {
-				mp.Add(msg.UID, msg.UID)
-			}
-			info, _ := s.Status(m.ctx, name)
-			if err := s.(mailbox.UIDSetter).ResetUIDs(m.ctx, name, info.UIDValidity, &mp); err != nil {
+			lost := m.snap(side).counts()
+			restored, err := m.backup(side).Clone()
+			if err != nil {
 				m.t.Fatal(err)
 			}
-			// What the other side does not hold is gone for good: no sync
-			// can bring it back. The rest must come back.
-			otherIDs := m.snap(side.Other()).ids()
-			for _, msg := range msgs[keep:] {
-				if !otherIDs[msg.EmailID] {
-					m.expunged[msg.EmailID] = true
-					delete(m.splitBrain, msg.EmailID)
+			m.t.Cleanup(func() { restored.Close() })
+			m.replace(side, restored)
+			for id, n := range m.snap(side).counts() {
+				lost[id] -= n
+			}
+			// A copy lost that the other side does not hold is gone for
+			// good: no sync can bring it back. The rest must come back.
+			other := m.snap(side.Other()).counts()
+			for id, n := range lost {
+				if n > 0 && other[id] == 0 {
+					m.expunged[id] = true
+					delete(m.splitBrain, id)
 				}
 			}
-			m.logf("%s %s: restore %q from an old copy: %d newest messages lost", side, role, name, len(msgs)-keep)
-			m.forget(side, info.ID)
+			m.logf("%s %s: storage restored from last night's backup", side, role)
+			for _, n := range m.names(side) {
+				info, _ := m.store(side).Status(m.ctx, n)
+				m.forget(side, info.ID)
+			}
 			// Deliveries after a restore can reuse the lost UIDs and hide
 			// it from any sync (garbage in): this model keeps the restore
 			// visible until the next sync.
@@ -409,6 +431,16 @@ func (sn snapshot) ids() map[mailbox.EmailID]bool {
 	for _, msgs := range sn {
 		for _, msg := range msgs {
 			out[msg.EmailID] = true
+		}
+	}
+	return out
+}
+
+func (sn snapshot) counts() map[mailbox.EmailID]int {
+	out := map[mailbox.EmailID]int{}
+	for _, msgs := range sn {
+		for _, msg := range msgs {
+			out[msg.EmailID]++
 		}
 	}
 	return out
@@ -542,6 +574,7 @@ func (m *model) syncAndCheck() bool {
 	if rep.Total.Changed() || rep.Total.Paired > 0 {
 		return m.fail("second sync was not a no-op: %+v", rep.Total)
 	}
+	m.takeBackups()
 	return true
 }
 
@@ -573,4 +606,72 @@ func (m *model) checkUIDs(side Side, sn snapshot) bool {
 		}
 	}
 	return true
+}
+
+// newState returns the state a scenario keeps: in memory, or in a journal
+// in a temporary directory (without fsync: the crash tests of the journal
+// itself cover durability).
+func newState(t testing.TB, cfg modelConfig) State {
+	if !cfg.journal {
+		return NewMemState()
+	}
+	dir, err := os.MkdirTemp("", "mailrepl-model-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(dir, &journal.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close(); os.RemoveAll(dir) })
+	return &closingState{NewJournalState(j), func() { j.Close(); os.RemoveAll(dir) }}
+}
+
+// closingState is a journal-backed State a scenario closes when it ends.
+type closingState struct {
+	*JournalState
+	close func()
+}
+
+// closeState releases a scenario's journal, if it has one.
+func closeState(s State) {
+	if c, ok := s.(*closingState); ok {
+		c.close()
+	}
+}
+
+func (m *model) backup(side Side) *memstore.Store {
+	if side == Source {
+		return m.backupS
+	}
+	return m.backupD
+}
+
+// replace puts a restored store in place of one side's.
+func (m *model) replace(side Side, s *memstore.Store) {
+	wrap := func(plain, track bool) mailbox.Store {
+		switch {
+		case plain && track:
+			return trackerStore{Store: s, ct: s}
+		case plain:
+			return plainStore{s}
+		}
+		return s
+	}
+	if side == Source {
+		m.rawS, m.src = s, wrap(m.cfg.srcPlain, false)
+	} else {
+		m.rawD, m.dst = s, wrap(m.cfg.dstPlain, m.cfg.dstTrack)
+	}
+}
+
+// takeBackups copies both stores, as a nightly backup would.
+func (m *model) takeBackups() {
+	var err error
+	if m.backupS, err = m.rawS.Clone(); err != nil {
+		m.t.Fatal(err)
+	}
+	if m.backupD, err = m.rawD.Clone(); err != nil {
+		m.t.Fatal(err)
+	}
 }

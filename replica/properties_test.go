@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/memstore"
 	"github.com/mailrepl/mailrepl/uid"
 )
 
@@ -243,22 +244,20 @@ func TestStorageLossIsNotPropagated(t *testing.T) {
 	ctx := context.Background()
 	type loss struct {
 		name string
-		do   func(t *testing.T, s mailbox.Store)
+		// do damages s; backup is a copy of s taken before its last 3
+		// messages arrived. It returns the store to sync from now on.
+		do func(t *testing.T, s, backup *memstore.Store) *memstore.Store
 	}
 	losses := []loss{
-		{"restored from an old copy", func(t *testing.T, s mailbox.Store) {
-			info, _ := s.Status(ctx, mailbox.Inbox)
-			var m uid.Map
-			m.Add(1, 1) // only the oldest message survives
-			if err := s.(mailbox.UIDSetter).ResetUIDs(ctx, mailbox.Inbox, info.UIDValidity, &m); err != nil {
-				t.Fatal(err)
-			}
+		{"restored from an old copy", func(t *testing.T, s, backup *memstore.Store) *memstore.Store {
+			return backup
 		}},
-		{"index rebuilt, all mail gone", func(t *testing.T, s mailbox.Store) {
+		{"index rebuilt, all mail gone", func(t *testing.T, s, backup *memstore.Store) *memstore.Store {
 			info, _ := s.Status(ctx, mailbox.Inbox)
-			if err := s.(mailbox.UIDSetter).ResetUIDs(ctx, mailbox.Inbox, info.UIDValidity+77, nil); err != nil {
+			if err := s.ResetUIDs(ctx, mailbox.Inbox, info.UIDValidity+77, nil); err != nil {
 				t.Fatal(err)
 			}
+			return s
 		}},
 	}
 	for _, l := range losses {
@@ -273,12 +272,24 @@ func TestStorageLossIsNotPropagated(t *testing.T) {
 				}
 				state := NewMemState()
 				mustSync(t, src, dst, &Options{Mode: tc.mode, State: state})
-				want := dump(t, src, false)
-				victim := mailbox.Store(dst)
+				victim := dst
 				if tc.side == Source {
 					victim = src
 				}
-				l.do(t, victim)
+				backup, err := victim.Clone()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range 3 {
+					mustAppend(t, src, mailbox.Inbox, fmt.Sprintf("late%d", i))
+				}
+				mustSync(t, src, dst, &Options{Mode: tc.mode, State: state})
+				want := dump(t, src, false)
+				if tc.side == Source {
+					src = l.do(t, victim, backup)
+				} else {
+					dst = l.do(t, victim, backup)
+				}
 				rep := mustSync(t, src, dst, &Options{Mode: tc.mode, State: state})
 				if got := dump(t, src, false); got != want {
 					t.Errorf("source after the sync:\n%s\nwant:\n%s", got, want)

@@ -427,3 +427,32 @@ func (s *Store) Close() error {
 	s.mu.boxes = nil
 	return nil
 }
+
+// Clone returns an independent copy of the store as it is now: every
+// mailbox with its messages, UIDs, flags, modseqs and history, and the
+// record of UIDVALIDITY values used. It is a backup in memory: changes to
+// either store leave the other alone, and the copy, put in the original's
+// place later, is a store restored from an old copy (its UIDNEXTs lower
+// than the original's by then). Options are the original's. A closed
+// store gives an error wrapping mailbox.ErrClosed.
+func (s *Store) Clone() (*Store, error) {
+	if err := s.lock("clone", ""); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	c := &Store{now: s.now, rand: s.rand, name: s.name}
+	c.mu.ready = s.mu.ready
+	c.mu.lastValidity = s.mu.lastValidity
+	c.mu.ids = make(map[mailbox.ID]bool, len(s.mu.ids))
+	for id := range s.mu.ids {
+		c.mu.ids[id] = true
+	}
+	c.mu.boxes = make(map[string]*box, len(s.mu.boxes))
+	for n, b := range s.mu.boxes {
+		nb := *b
+		nb.msgs = slices.Clone(b.msgs) // bodies are never changed: shared
+		nb.expunged = slices.Clone(b.expunged)
+		c.mu.boxes[n] = &nb
+	}
+	return c, nil
+}

@@ -823,3 +823,49 @@ func TestConcurrentClose(t *testing.T) {
 		}
 	}
 }
+
+func TestClone(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New(nil)
+	defer s.Close()
+	if _, err := s.Create(ctx, "Work"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := s.Append(ctx, "Work", mailbox.BytesLiteral([]byte(fmt.Sprintf("Subject: %d\n\nx\n", i))), mailbox.AppendMeta{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := c.Status(ctx, "Work")
+	// The original moves on; the copy does not.
+	if _, err := s.Append(ctx, "Work", mailbox.BytesLiteral([]byte("Subject: later\n\nx\n")), mailbox.AppendMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StoreFlags(ctx, "Work", uid.SetOf(1), mailbox.FlagsAdd, mailbox.MustFlags(mailbox.Seen)); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := c.Status(ctx, "Work")
+	if after != before || after.UIDNext != 4 {
+		t.Fatalf("the copy changed with the original: %+v, was %+v", after, before)
+	}
+	for m, err := range c.Messages(ctx, "Work", uid.All) {
+		if err != nil || !m.Flags.IsEmpty() {
+			t.Fatalf("copy message %v, %v: want no flags", m, err)
+		}
+	}
+	// The copy is a working store of its own.
+	if u, err := c.Append(ctx, "Work", mailbox.BytesLiteral([]byte("Subject: other\n\nx\n")), mailbox.AppendMeta{}); err != nil || u != 4 {
+		t.Fatalf("append to the copy: %d, %v", u, err)
+	}
+	if orig, _ := s.Status(ctx, "Work"); orig.UIDNext != 5 {
+		t.Fatalf("the original's UIDNEXT is %d, want 5", orig.UIDNext)
+	}
+	s.Close()
+	if _, err := s.Clone(); !errors.Is(err, mailbox.ErrClosed) {
+		t.Fatalf("Clone of a closed store: %v", err)
+	}
+}
