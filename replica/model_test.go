@@ -117,21 +117,21 @@ func TestModel(t *testing.T) {
 // model is one randomized scenario: two stores, a state, and what the test
 // did to them, so that after every sync the invariants can be checked.
 type model struct {
-	t     *testing.T
-	cfg   modelConfig
-	seed  uint64
-	rng   *rand.Rand
-	ctx   context.Context
-	src   mailbox.Store
-	dst   mailbox.Store
-	rawS  *memstore.Store
-	rawD  *memstore.Store
+	t    *testing.T
+	cfg  modelConfig
+	seed uint64
+	rng  *rand.Rand
+	ctx  context.Context
+	src  mailbox.Store
+	dst  mailbox.Store
+	rawS *memstore.Store
+	rawD *memstore.Store
 	// backups of both stores taken after the last sync ("last night's")
 	backupS, backupD *memstore.Store
-	state State
-	n     int // messages made so far
-	logMu sync.Mutex
-	log   []string
+	state            State
+	n                int // messages made so far
+	logMu            sync.Mutex
+	log              []string
 
 	expunged   map[mailbox.EmailID]bool // copies some user expunged (two-way: gone for good)
 	splitBrain map[mailbox.EmailID]bool // mirror: written to the target by "its users"

@@ -211,10 +211,18 @@ func TestDryRunChangesNothing(t *testing.T) {
 	mustCreate(t, src, "New")
 	mustAppend(t, src, "New", "n")
 	beforeS, beforeD, commits := dump(t, src, true), dump(t, dst, true), state.Commits()
-	var planned []string
+	var (
+		mu      sync.Mutex
+		planned []string
+	)
+	note := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		planned = append(planned, s)
+	}
 	rep := mustSync(t, src, dst, &Options{State: state, DryRun: true,
-		OnOp:        func(mb string, op Op) { planned = append(planned, mb+": "+op.String()) },
-		OnMailboxOp: func(op MailboxOp) { planned = append(planned, op.String()) }})
+		OnOp:        func(mb string, op Op) { note(mb + ": " + op.String()) },
+		OnMailboxOp: func(op MailboxOp) { note(op.String()) }})
 	if dump(t, src, true) != beforeS || dump(t, dst, true) != beforeD || state.Commits() != commits {
 		t.Fatal("a dry run changed a store or the state")
 	}
