@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"iter"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/mailrepl/mailrepl/journal"
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/maildir"
 	"github.com/mailrepl/mailrepl/mailbox/memstore"
 	"github.com/mailrepl/mailrepl/uid"
 )
@@ -46,6 +49,7 @@ type modelConfig struct {
 	srcPlain bool // the source cannot set UIDs
 	policy   TargetOnly
 	journal  bool // the state in a real journal (on disk), not in memory
+	maildir  bool // both stores are Maildir trees, not memstores
 }
 
 func (c modelConfig) String() string {
@@ -67,6 +71,9 @@ func (c modelConfig) String() string {
 	if c.journal {
 		s += "/journal"
 	}
+	if c.maildir {
+		s = "maildir/" + s
+	}
 	return s
 }
 
@@ -86,6 +93,11 @@ func TestModel(t *testing.T) {
 		{mode: TwoWay, journal: true},
 		{mode: TwoWay, dstPlain: true, journal: true},
 		{mode: Migrate, journal: true},
+		{mode: Mirror, maildir: true},
+		{mode: Mirror, maildir: true, policy: DeleteTargetOnly},
+		{mode: TwoWay, maildir: true},
+		{mode: TwoWay, maildir: true, dstPlain: true, journal: true},
+		{mode: Migrate, maildir: true},
 	}
 	n := *flagScenarios
 	if n == 0 {
@@ -103,6 +115,9 @@ func TestModel(t *testing.T) {
 			count := n
 			if cfg.journal {
 				count = max(1, n/6) // a journal on disk per scenario
+			}
+			if cfg.maildir {
+				count = max(1, n/10) // files, fsyncs
 			}
 			for i := range count {
 				seed := uint64(i)*7919 + 1
@@ -124,10 +139,10 @@ type model struct {
 	ctx  context.Context
 	src  mailbox.Store
 	dst  mailbox.Store
-	rawS *memstore.Store
-	rawD *memstore.Store
+	rawS mailbox.Store
+	rawD mailbox.Store
 	// backups of both stores taken after the last sync ("last night's")
-	backupS, backupD *memstore.Store
+	backupS, backupD backup
 	state            State
 	n                int // messages made so far
 	logMu            sync.Mutex
@@ -144,23 +159,15 @@ func runModel(t *testing.T, cfg modelConfig, seed uint64) bool {
 	t.Helper()
 	clockS := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	clockD := &fakeClock{t: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)}
-	rs, rd := newMem(t, clockS), newMem(t, clockD)
+	rs, rd := openStore(t, cfg, clockS), openStore(t, cfg, clockD)
 	m := &model{
 		t: t, cfg: cfg, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xdecaf)), ctx: context.Background(),
 		rawS: rs, rawD: rd, src: rs, dst: rd, state: newState(t, cfg),
 		expunged: map[mailbox.EmailID]bool{}, splitBrain: map[mailbox.EmailID]bool{},
 		targetOwn: map[mailbox.EmailID]bool{}, seen: map[string]mailbox.EmailID{}, nexts: map[string]uid.UID{},
 	}
-	if cfg.dstPlain {
-		if cfg.dstTrack {
-			m.dst = trackerStore{Store: rd, ct: rd}
-		} else {
-			m.dst = plainStore{rd}
-		}
-	}
-	if cfg.srcPlain {
-		m.src = plainStore{rs}
-	}
+	m.replace(Source, rs)
+	m.replace(Target, rd)
 	defer func() {
 		if r := recover(); r != nil {
 			t.Errorf("seed %d (%s) panicked: %v\n%s", seed, cfg, r, strings.Join(m.log, "\n"))
@@ -352,12 +359,7 @@ func (m *model) mutate(side Side, first bool) {
 				continue
 			}
 			lost := m.snap(side).counts()
-			restored, err := m.backup(side).Clone()
-			if err != nil {
-				m.t.Fatal(err)
-			}
-			m.t.Cleanup(func() { restored.Close() })
-			m.replace(side, restored)
+			m.replace(side, m.backup(side).restore(m.t))
 			for id, n := range m.snap(side).counts() {
 				lost[id] -= n
 			}
@@ -640,7 +642,7 @@ func closeState(s State) {
 	}
 }
 
-func (m *model) backup(side Side) *memstore.Store {
+func (m *model) backup(side Side) backup {
 	if side == Source {
 		return m.backupS
 	}
@@ -648,11 +650,11 @@ func (m *model) backup(side Side) *memstore.Store {
 }
 
 // replace puts a restored store in place of one side's.
-func (m *model) replace(side Side, s *memstore.Store) {
+func (m *model) replace(side Side, s mailbox.Store) {
 	wrap := func(plain, track bool) mailbox.Store {
 		switch {
 		case plain && track:
-			return trackerStore{Store: s, ct: s}
+			return trackerStore{Store: s, ct: s.(mailbox.ChangeTracker)}
 		case plain:
 			return plainStore{s}
 		}
@@ -667,11 +669,122 @@ func (m *model) replace(side Side, s *memstore.Store) {
 
 // takeBackups copies both stores, as a nightly backup would.
 func (m *model) takeBackups() {
-	var err error
-	if m.backupS, err = m.rawS.Clone(); err != nil {
-		m.t.Fatal(err)
+	m.backupS = takeBackup(m.t, m.rawS)
+	m.backupD = takeBackup(m.t, m.rawD)
+}
+
+// backup is a copy of a store; restore gives a new store holding it.
+type backup interface {
+	restore(t testing.TB) mailbox.Store
+}
+
+type memBackup struct{ s *memstore.Store }
+
+func (b memBackup) restore(t testing.TB) mailbox.Store {
+	c, err := b.s.Clone()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if m.backupD, err = m.rawD.Clone(); err != nil {
-		m.t.Fatal(err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dirBackup is a Maildir tree copied aside.
+type dirBackup struct {
+	dir  string
+	opts *maildir.Options
+}
+
+func (b dirBackup) restore(t testing.TB) mailbox.Store {
+	dir := copyTree(t, b.dir)
+	s, err := maildir.Open(dir, b.opts)
+	if err != nil {
+		t.Fatal(err)
 	}
+	maildirs.Store(s, dirBackup{dir: dir, opts: b.opts})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// maildirs remembers the root and options of each Maildir store opened by
+// the tests.
+var maildirs sync.Map // *maildir.Store → dirBackup
+
+func takeBackup(t testing.TB, s mailbox.Store) backup {
+	switch s := s.(type) {
+	case *memstore.Store:
+		c, err := s.Clone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return memBackup{c}
+	case *maildir.Store:
+		v, _ := maildirs.Load(s)
+		b := v.(dirBackup)
+		return dirBackup{dir: copyTree(t, b.dir), opts: b.opts}
+	}
+	t.Fatalf("no backup for %T", s)
+	return nil
+}
+
+// openStore opens a fresh store of the configuration's kind.
+func openStore(t testing.TB, cfg modelConfig, clock *fakeClock) mailbox.Store {
+	if !cfg.maildir {
+		return newMem(t, clock)
+	}
+	opts := &maildir.Options{Now: clock.Now, Hostname: "model", Rand: rand.NewChaCha8([32]byte{byte(clock.t.Month())})}
+	dir := tempTree(t)
+	s, err := maildir.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maildirs.Store(s, dirBackup{dir: dir, opts: opts})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// tempTree makes a directory for a Maildir tree, on tmpfs when there is
+// one (fsync costs nothing there; the Maildir package's own tests cover
+// durability).
+func tempTree(t testing.TB) string {
+	base := ""
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		base = "/dev/shm"
+	}
+	dir, err := os.MkdirTemp(base, "mailrepl-model-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func copyTree(t testing.TB, from string) string {
+	to := tempTree(t)
+	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		dst := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o700)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			return err
+		}
+		return os.Chtimes(dst, fi.ModTime(), fi.ModTime())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return to
 }
