@@ -53,6 +53,9 @@ const maxPendingFlags = 1024
 func (a *applier) do(op Op) error {
 	m := a.m
 	o := &m.s.opt
+	if m.s.stopped() {
+		return ErrStopped // what was done so far is flushed and committed
+	}
 	if o.OnOp != nil {
 		o.OnOp(m.src.Name, op)
 	}

@@ -107,6 +107,12 @@ type Options struct {
 	Mailboxes func(name string) bool
 	// DryRun plans without changing either store or the state.
 	DryRun bool
+	// Stop, when closed, makes the sync stop gracefully: the message in
+	// flight is finished, what was copied is made durable and committed,
+	// no new mailbox is started, and Sync returns an error wrapping
+	// ErrStopped. (Cancelling the context instead abandons operations in
+	// flight; the next run still converges.)
+	Stop <-chan struct{}
 	// OnOp, if not nil, sees every op before it is applied (or, in a dry
 	// run, instead). Mailboxes sync concurrently: it must be safe for
 	// concurrent use, like OnMailboxOp and Progress.

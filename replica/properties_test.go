@@ -3,6 +3,7 @@ package replica
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -310,5 +311,46 @@ func TestStorageLossIsNotPropagated(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestStopIsGraceful: a sync stopped through Options.Stop finishes the
+// message in flight, commits what it copied, and a second sync copies the
+// rest without a duplicate.
+func TestStopIsGraceful(t *testing.T) {
+	src, dst := newMem(t, nil), newMem(t, nil)
+	for i := range 200 {
+		mustAppend(t, src, mailbox.Inbox, fmt.Sprintf("s%d", i))
+	}
+	state := NewMemState()
+	stop := make(chan struct{})
+	var once sync.Once
+	copied := 0
+	s, err := New(src, dst, &Options{State: state, Stop: stop, BatchMessages: 16, Progress: func(int, int64) {
+		copied++
+		if copied == 50 {
+			once.Do(func() { close(stop) })
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Sync(context.Background())
+	if !errors.Is(err, ErrStopped) {
+		t.Fatalf("stopped sync: %v, want ErrStopped", err)
+	}
+	n := 0
+	for range dst.Messages(context.Background(), mailbox.Inbox, uid.All) {
+		n++
+	}
+	if n < 50 || n >= 200 || rep.Total.Appended != n {
+		t.Fatalf("stopped after %d copies: target holds %d, report says %d", copied, n, rep.Total.Appended)
+	}
+	rep = mustSync(t, src, dst, &Options{State: state})
+	if rep.Total.Appended != 200-n || rep.Total.Paired != 0 {
+		t.Errorf("resumed sync: %+v, want %d copied and nothing paired", rep.Total, 200-n)
+	}
+	if got, want := dump(t, dst, true), dump(t, src, true); got != want {
+		t.Errorf("after resuming:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -13,6 +13,22 @@ import (
 	"github.com/mailrepl/mailrepl/uid"
 )
 
+// ErrStopped is returned by a sync that [Options.Stop] stopped.
+var ErrStopped = errors.New("replica: stopped")
+
+// stopped reports whether Options.Stop is closed.
+func (s *Syncer) stopped() bool {
+	if s.opt.Stop == nil {
+		return false
+	}
+	select {
+	case <-s.opt.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // Syncer makes a target store agree with a source store, by the rules of
 // its [Mode]. Create one with [New]; it may sync many times.
 type Syncer struct {
@@ -101,8 +117,9 @@ func (s *Syncer) Sync(ctx context.Context) (*Report, error) {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+		case <-s.opt.Stop:
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.stopped() {
 			break
 		}
 		wg.Add(1)
@@ -121,6 +138,8 @@ func (s *Syncer) Sync(ctx context.Context) (*Report, error) {
 	rep.finish(s.opt.Now())
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, err)
+	} else if s.stopped() {
+		errs = append(errs, ErrStopped)
 	}
 	return rep, errors.Join(errs...)
 }
@@ -239,7 +258,7 @@ func (s *Syncer) syncMailboxRetry(ctx context.Context, p mailboxPair, rep *Repor
 		mr := MailboxReport{Source: p.Src.Name, Target: p.Dst.Name}
 		m := &mboxSync{s: s, pair: p, rep: rep, mr: &mr}
 		err := m.run(ctx)
-		if err == nil || !errors.Is(err, mailbox.ErrTransient) || attempt >= s.opt.Retries || ctx.Err() != nil {
+		if err == nil || !errors.Is(err, mailbox.ErrTransient) || attempt >= s.opt.Retries || ctx.Err() != nil || s.stopped() {
 			if err != nil {
 				mr.Error = err.Error()
 				err = fmt.Errorf("replica: mailbox %q: %w", p.Src.Name, err)
