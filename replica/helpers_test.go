@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,10 +14,19 @@ import (
 	"github.com/mailrepl/mailrepl/uid"
 )
 
-// fakeClock is a deterministic clock for stores and the engine.
-type fakeClock struct{ t time.Time }
+// fakeClock is a deterministic clock for stores and the engine, safe for
+// concurrent use.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *fakeClock) Now() time.Time { c.t = c.t.Add(time.Second); return c.t }
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Second)
+	return c.t
+}
 
 var clockOffset int
 
