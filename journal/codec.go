@@ -26,6 +26,7 @@ const (
 	recTombstone byte = 0x30
 	recLost      byte = 0x31
 	recEmailID   byte = 0x40
+	recRecord    byte = 0x50 // length-prefixed bytes
 )
 
 // enc builds values.
@@ -362,6 +363,9 @@ func describeKey(k []byte) string {
 	case tEmailID:
 		store, mbox := r.str(), r.str()
 		s = fmt.Sprintf("store %q mailbox %q uidvalidity %d uid %d", store, mbox, r.u32(), r.u32())
+	case tRecord:
+		ns := r.str()
+		s = fmt.Sprintf("namespace %q key %q", ns, r.str())
 	default:
 		r.err = errKey
 	}
@@ -725,4 +729,36 @@ func decodeEmailID(k, v []byte) (CachedEmailID, error) {
 		return CachedEmailID{}, badRecord(tEmailID, k, err)
 	}
 	return c, nil
+}
+
+// Records of programs: the value is opaque to the journal.
+
+func encodeRecord(value []byte) []byte {
+	return append(newValue(recRecord).uvarint(uint64(len(value))), value...)
+}
+
+func decodeRecordValue(k, v []byte) (Record, error) {
+	r := readKey(k, tRecord)
+	rec := Record{Namespace: r.str(), Key: r.str()}
+	if err := r.done(); err != nil {
+		return Record{}, badRecord(tRecord, k, err)
+	}
+	d := newDec(v, recRecord)
+	before := len(d.b)
+	n := d.uvarint()
+	switch {
+	case d.err != nil:
+	case before-len(d.b) != len(binary.AppendUvarint(nil, n)):
+		d.fail("length %d not in its shortest form", n) // one value, one encoding
+	case n != uint64(len(d.b)):
+		d.fail("value of %d bytes, %d left", n, len(d.b))
+	}
+	if d.err == nil && n > 0 {
+		rec.Value = append([]byte(nil), d.b...)
+		d.b = nil
+	}
+	if err := d.end(); err != nil {
+		return Record{}, badRecord(tRecord, k, err)
+	}
+	return rec, nil
 }

@@ -17,8 +17,8 @@ import (
 )
 
 // Batch collects changes that [Batch.Commit] makes durable together, all or
-// none: events, cursor moves, sync state, intents, tombstones, lost records
-// and EmailID cache entries. The methods that add a change check their
+// none: events, cursor moves, sync state, intents, tombstones, lost records,
+// EmailID cache entries and programs' records. The methods that add a change check their
 // arguments; the first problem is kept and returned by Commit (and by
 // [Batch.Err]), and the changes after it are ignored. A Batch is used by
 // one goroutine and committed once.

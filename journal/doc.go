@@ -16,7 +16,11 @@
 //     between the target's write and the state commit resolves it on the
 //     next run without a duplicate;
 //   - an EmailID cache for stores that must read a whole body to compute
-//     one ([Journal.EmailID], [Journal.EmailIDs]).
+//     one ([Journal.EmailID], [Journal.EmailIDs]);
+//   - [Record]s: small key/value records that a program built on the
+//     journal keeps in a namespace of its own, committed with the same
+//     durability as the rest (a batch tool's progress: [Batch.PutRecord],
+//     [Journal.Record], [Journal.Records], [Batch.DeleteRecords]).
 //
 // # Writing
 //
@@ -55,7 +59,7 @@
 // so memory stays flat however large a mailbox, and a slow consumer holds
 // nothing up. An error ends an iteration and is yielded once with a zero
 // value; breaking out early is allowed. Point reads (Header, Entry,
-// Cursor, Tombstone, EmailID) take no context.
+// Cursor, Tombstone, EmailID, Record) take no context.
 //
 // # Errors
 //
@@ -112,6 +116,7 @@
 //	21 user EmailID:32 mboxID uid:4                        30 tombstone        the same, by EmailID
 //	22 user mboxID EmailID:32 uid:4                        31 lost             lost records
 //	30 store mboxID uidvalidity:4 uid:4                    40 EmailID:32       EmailID cache
+//	40 namespace key                                       50 record           programs' records
 //
 //	mbox  = 'i' mailboxID | 'n' mailboxName    (by name only when events give no ID)
 //	event = kind:1 user mailboxID mailbox oldName uidvalidity uidset
@@ -123,6 +128,7 @@
 //	intent = dstUID time                            (the rest is in the key)
 //	tombstone = mailbox time
 //	lost = mailbox flags internalDate size reason time
+//	record = n byte×n                               (the program's value, uninterpreted)
 //
 // The dirty index holds, per mailbox, the last event that changed it, in
 // two orders: by mailbox (read when an event is appended, to move the

@@ -178,6 +178,23 @@ func FuzzDecodeEmailID(f *testing.F) {
 	})
 }
 
+func FuzzDecodeRecordValue(f *testing.F) {
+	addGoldenSeeds(f, tRecord)
+	f.Add(recordKey("n", "k"), []byte{recRecord, 5, 'a'})
+	f.Fuzz(func(t *testing.T, k, v []byte) {
+		r, err := decodeRecordValue(k, v)
+		if err != nil {
+			return
+		}
+		if key := recordKey(r.Namespace, r.Key); !bytes.Equal(key, k) {
+			t.Fatalf("key %x re-encodes as %x", k, key)
+		}
+		if val := encodeRecord(r.Value); !bytes.Equal(val, v) {
+			t.Fatalf("value %x re-encodes as %x", v, val)
+		}
+	})
+}
+
 // FuzzDecodeSeq covers the small records: the format version, the
 // truncation point and cursors.
 func FuzzDecodeSeq(f *testing.F) {

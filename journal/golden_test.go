@@ -95,6 +95,11 @@ func goldenCases() map[string][]goldenRecord {
 		"cache.txt": {
 			{name: "EmailID", key: emailIDKey(cache.Store, cache.MailboxID, cache.UIDValidity, cache.UID), val: encodeEmailID(cache.EmailID)},
 		},
+		"record.txt": {
+			{name: "program record", key: recordKey("sync_all_users/batch/1f2e", "alice@example.org"), val: encodeRecord([]byte(`{"status":"ok"}`))},
+			{name: "empty key, NUL in the namespace, empty value", key: recordKey("a\x00b", ""), val: encodeRecord(nil)},
+			{name: "binary value", key: recordKey("n", "k"), val: encodeRecord([]byte{0, 1, 0xff, 0x50})},
+		},
 	}
 }
 
@@ -156,6 +161,9 @@ func decodeRecord(k, v []byte) (string, error) {
 	case tEmailID:
 		c, err := decodeEmailID(k, v)
 		return fmt.Sprintf("store=%q mailboxid=%q uidvalidity=%d uid=%d emailid=%s", c.Store, c.MailboxID, c.UIDValidity, c.UID, c.EmailID), err
+	case tRecord:
+		r, err := decodeRecordValue(k, v)
+		return fmt.Sprintf("namespace=%q key=%q value=%q", r.Namespace, r.Key, r.Value), err
 	}
 	return "", fmt.Errorf("unknown table 0x%02x", k[0])
 }
@@ -259,16 +267,17 @@ func TestGoldenFormat(t *testing.T) {
 // fuzzTargets maps each fuzz target to the tables whose golden records
 // seed it.
 var fuzzTargets = map[string][]byte{
-	"FuzzDecodeEvent":     {tEvent},
-	"FuzzDecodeDirty":     {tDirtyByMbox, tDirtyBySeq},
-	"FuzzDecodeHeader":    {tHeader},
-	"FuzzDecodeEntry":     {tEntry, tEntryByDst},
-	"FuzzDecodeIntent":    {tIntent},
-	"FuzzDecodeTombstone": {tTombstone, tTombByEmail},
-	"FuzzDecodeLost":      {tLost},
-	"FuzzDecodeEmailID":   {tEmailID},
-	"FuzzDecodeSeq":       {tMeta, tCursor},
-	"FuzzDecodeRecord":    nil, // every table
+	"FuzzDecodeEvent":       {tEvent},
+	"FuzzDecodeDirty":       {tDirtyByMbox, tDirtyBySeq},
+	"FuzzDecodeHeader":      {tHeader},
+	"FuzzDecodeEntry":       {tEntry, tEntryByDst},
+	"FuzzDecodeIntent":      {tIntent},
+	"FuzzDecodeTombstone":   {tTombstone, tTombByEmail},
+	"FuzzDecodeLost":        {tLost},
+	"FuzzDecodeEmailID":     {tEmailID},
+	"FuzzDecodeRecordValue": {tRecord},
+	"FuzzDecodeSeq":         {tMeta, tCursor},
+	"FuzzDecodeRecord":      nil, // every table
 }
 
 func writeFuzzSeeds(t *testing.T, cases map[string][]goldenRecord) {

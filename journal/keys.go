@@ -25,6 +25,7 @@ const (
 	tTombByEmail byte = 0x21 // user, EmailID, mailbox ID, UID → tombstone
 	tLost        byte = 0x22 // user, mailbox ID, EmailID, UID → lost record
 	tEmailID     byte = 0x30 // store, mailbox ID, UIDVALIDITY, UID → EmailID
+	tRecord      byte = 0x40 // namespace, key → a program's record
 )
 
 // The reserved keys of tMeta.
@@ -58,6 +59,8 @@ func tableName(t byte) string {
 		return "lost record"
 	case tEmailID:
 		return "EmailID cache"
+	case tRecord:
+		return "record"
 	}
 	return fmt.Sprintf("table 0x%02x", t)
 }
@@ -288,6 +291,8 @@ func tombByEmailKey(t Tombstone) []byte {
 func lostKey(l Lost) []byte {
 	return newKey(tLost).str(l.User).str(string(l.MailboxID)).id(l.EmailID).u32(uint32(l.UID))
 }
+
+func recordKey(ns, key string) []byte { return newKey(tRecord).str(ns).str(key) }
 
 func emailIDKey(store string, mbox mailbox.ID, v uid.Validity, u uid.UID) []byte {
 	return newKey(tEmailID).str(store).str(string(mbox)).u32(uint32(v)).u32(uint32(u))

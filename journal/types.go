@@ -203,3 +203,13 @@ type CachedEmailID struct {
 	UID         uid.UID
 	EmailID     mailbox.EmailID
 }
+
+// Record is a key/value record that a program built on the journal keeps
+// beside the engine's state (a batch tool keeps its progress in them, so
+// that it commits with the same durability). Records live in namespaces;
+// the journal does not interpret their values.
+type Record struct {
+	Namespace string
+	Key       string
+	Value     []byte
+}
