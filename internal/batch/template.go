@@ -1,0 +1,127 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/maildir"
+)
+
+// ErrTemplate marks a store template that cannot be used.
+var ErrTemplate = errors.New("batch: invalid store template")
+
+// UserVar is the placeholder of a template that a user's name replaces.
+const UserVar = "{user}"
+
+// Template names the store of each user: "SCHEME:PATH", where PATH holds
+// {user}, e.g. "maildir:/srv/mail/{user}" or
+// "maildir:/home/{user}/Maildir". The only scheme so far is "maildir"
+// (a Maildir++ tree, [maildir.Open]).
+type Template struct {
+	raw    string // as given
+	scheme string
+	path   string // cleaned, still holding {user}
+	base   string // the directory above the first element holding {user}
+}
+
+// ParseTemplate parses a store template.
+func ParseTemplate(s string) (Template, error) {
+	scheme, path, ok := strings.Cut(s, ":")
+	switch {
+	case !ok || scheme == "" || strings.ContainsAny(scheme, `/\`):
+		return Template{}, fmt.Errorf("%w %q: want SCHEME:PATH, e.g. maildir:/srv/mail/{user}", ErrTemplate, s)
+	case scheme != "maildir":
+		return Template{}, fmt.Errorf("%w %q: unknown scheme %q (want maildir)", ErrTemplate, s, scheme)
+	case !strings.Contains(path, UserVar):
+		return Template{}, fmt.Errorf("%w %q: the path does not hold %s, so every user would share one store", ErrTemplate, s, UserVar)
+	}
+	path = filepath.Clean(path)
+	if !strings.Contains(path, UserVar) {
+		return Template{}, fmt.Errorf("%w %q: %s is in a path element that \"..\" removes", ErrTemplate, s, UserVar)
+	}
+	// The base is the directory above the first element that holds
+	// {user}: a user's store must stay below it.
+	before, _, _ := strings.Cut(path, UserVar)
+	base := filepath.Dir(before + "x")
+	return Template{raw: s, scheme: scheme, path: path, base: base}, nil
+}
+
+// MustParseTemplate is ParseTemplate for templates known to be valid; it
+// panics otherwise.
+func MustParseTemplate(s string) Template {
+	t, err := ParseTemplate(s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func (t Template) String() string { return t.raw }
+
+// Scheme returns the template's scheme ("maildir").
+func (t Template) Scheme() string { return t.scheme }
+
+// Server names the server a template's stores live on, for rate limits
+// and connection caps: the scheme and the directory above the users'
+// ("maildir:/srv/mail").
+func (t Template) Server() string { return t.scheme + ":" + t.base }
+
+// Expand returns the location of user's store ("/srv/mail/alice"). It
+// fails with an error wrapping ErrUnsafeUser when the name is unsafe
+// ([ValidUser]), and with ErrTemplate if the location would not lie below
+// the template's base directory (which a safe name cannot cause; checked
+// all the same).
+func (t Template) Expand(user string) (string, error) {
+	if err := ValidUser(user); err != nil {
+		return "", err
+	}
+	return t.expand(user)
+}
+
+// expand substitutes without validating the name, and checks that the
+// result stays below the base directory.
+func (t Template) expand(user string) (string, error) {
+	p := filepath.Clean(strings.ReplaceAll(t.path, UserVar, user))
+	rel, err := filepath.Rel(t.base, p)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", fmt.Errorf("%w %q: user %q leads to %s, outside %s", ErrTemplate, t.raw, user, p, t.base)
+	}
+	return p, nil
+}
+
+// ID names user's store for people and for the state: the scheme and
+// the expanded location ("maildir:/srv/mail/alice").
+func (t Template) ID(user string) (string, error) {
+	p, err := t.Expand(user)
+	if err != nil {
+		return "", err
+	}
+	return t.scheme + ":" + p, nil
+}
+
+// OpenOptions says how [Template.Open] opens a store.
+type OpenOptions struct {
+	// ReadOnly opens the store for reading only: nothing in it is
+	// created or changed, and a store that does not exist is an error
+	// wrapping mailbox.ErrNotFound (a writable one is created).
+	ReadOnly bool
+	// Logger receives the store's warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+// Open opens user's store.
+func (t Template) Open(user string, opts OpenOptions) (mailbox.Store, error) {
+	p, err := t.Expand(user)
+	if err != nil {
+		return nil, err
+	}
+	switch t.scheme {
+	case "maildir":
+		return maildir.Open(p, &maildir.Options{Name: t.scheme + ":" + p, ReadOnly: opts.ReadOnly, Logger: opts.Logger})
+	}
+	return nil, fmt.Errorf("%w %q: unknown scheme %q", ErrTemplate, t.raw, t.scheme)
+}
