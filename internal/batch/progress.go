@@ -36,6 +36,7 @@ type progress struct {
 		total    int // users of the batch
 		finished int // users with a final status
 		failed   int
+		stopped  int
 		ran      int         // users whose job ran to an end (for the ETA)
 		shown    bool        // a live line is on the terminal
 		window   []rateStamp // recent counts, for the current rate
@@ -59,8 +60,11 @@ func (p *progress) finish(st Status, ran bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.finished++
-	if st == StatusFailed {
+	switch st {
+	case StatusFailed:
 		p.mu.failed++
+	case StatusStopped, StatusPending:
+		p.mu.stopped++
 	}
 	if ran {
 		p.mu.ran++
@@ -126,8 +130,15 @@ func (p *progress) lineLocked() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "users %d/%d", p.mu.finished, p.mu.total)
+	var notes []string
 	if p.mu.failed > 0 {
-		fmt.Fprintf(&b, " (%d failed)", p.mu.failed)
+		notes = append(notes, fmt.Sprintf("%d failed", p.mu.failed))
+	}
+	if p.mu.stopped > 0 {
+		notes = append(notes, fmt.Sprintf("%d stopped", p.mu.stopped))
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(notes, ", "))
 	}
 	elapsed := now.Sub(p.start)
 	fmt.Fprintf(&b, ", %d messages, %s copied, %.0f msg/s, %s/s, elapsed %s, ETA %s",

@@ -125,3 +125,13 @@ func (t Template) Open(user string, opts OpenOptions) (mailbox.Store, error) {
 	}
 	return nil, fmt.Errorf("%w %q: unknown scheme %q", ErrTemplate, t.raw, t.scheme)
 }
+
+// ReadOnly hides every method of r but those of [mailbox.Reader], so that
+// code that finds optional interfaces by type assertion (the replica
+// engine looks for [mailbox.Writer] to decide whether it may copy mail
+// back to a source) sees a store it must not write to. A store opened
+// read-only (OpenOptions.ReadOnly) still has the Writer methods, failing
+// with mailbox.ErrReadOnly: wrap it.
+func ReadOnly(r mailbox.Reader) mailbox.Reader { return readOnly{r} }
+
+type readOnly struct{ mailbox.Reader }

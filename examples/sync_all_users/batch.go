@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mailrepl/mailrepl/internal/batch"
+	"github.com/mailrepl/mailrepl/journal"
+	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/memstore"
+	"github.com/mailrepl/mailrepl/ratelimit"
+	"github.com/mailrepl/mailrepl/replica"
+)
+
+// tool names this program's records in the journal.
+const tool = "sync_all_users"
+
+// maxPlanLines bounds the plan a dry run keeps per user for -json.
+const maxPlanLines = 1000
+
+// app is one batch: what every user's sync shares.
+type app struct {
+	cfg      *config
+	j        *journal.Journal // nil in a dry run without -journal
+	state    *replica.JournalState
+	synclog  *batch.SyncLog
+	changes  *batch.Changes // nil: no user's changes are logged, or -full
+	limits   *ratelimit.Limiter
+	runner   *batch.Runner
+	stop     <-chan struct{}
+	logLevel slog.Level
+	srcSrv   string
+	dstSrv   string
+	stdout   io.Writer
+
+	mu    sync.Mutex          // guards plans and writes to stdout
+	plans map[string][]string // dry run with -json: each user's plan
+	more  map[string]int      // plan lines left out
+}
+
+// runBatch syncs users, prints the result (the table, or JSON) and
+// returns it with the exit status; a nil result means the batch could not
+// start (the status says why).
+func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr io.Writer) (*batch.Result, int) {
+	a := &app{cfg: cfg, stdout: stdout, plans: map[string][]string{}, more: map[string]int{}, logLevel: slog.LevelWarn}
+	if cfg.verbose {
+		a.logLevel = slog.LevelInfo
+	}
+	a.srcSrv, a.dstSrv = cfg.sourceServer, cfg.targetServer
+	if a.srcSrv == "" {
+		a.srcSrv = cfg.source.Server()
+	}
+	if a.dstSrv == "" {
+		a.dstSrv = cfg.target.Server()
+	}
+	var err error
+	a.limits, err = ratelimit.New(ratelimit.Config{
+		Global:      ratelimit.Limit{Msgs: cfg.rateMsgs, Bytes: float64(cfg.rateBytes)},
+		ServerConns: cfg.serverConns,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
+		return nil, exitUsage
+	}
+
+	// Log lines go through the runner, to keep clear of the progress
+	// line; the signal handler starts before the runner exists.
+	logw := &switchWriter{w: stderr}
+	ctx, stop, release := batch.Interrupts(ctx, logw)
+	defer release()
+	a.stop = stop
+
+	var cp *batch.Checkpoint
+	if cfg.journal != "" {
+		a.j, err = journal.Open(cfg.journal, &journal.Options{Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		if err != nil {
+			fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
+			return nil, exitFailed
+		}
+		defer func() {
+			if err := a.j.Close(); err != nil {
+				fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
+			}
+		}()
+		a.state = replica.NewJournalState(a.j)
+		a.synclog = batch.NewSyncLog(a.j, tool)
+		if !cfg.full && a.j.LastSeq() > 0 {
+			if a.changes, err = batch.ReadChanges(ctx, a.j); err != nil {
+				fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
+				return nil, exitFailed
+			}
+		}
+		if !cfg.dryRun {
+			if cp, err = batch.OpenCheckpoint(ctx, a.j, tool, cfg.params(), time.Now()); err != nil {
+				fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
+				return nil, exitFailed
+			}
+		}
+	}
+
+	opts := &batch.Options{
+		Concurrency: cfg.concurrency,
+		Stop:        stop,
+		Checkpoint:  cp,
+		Progress:    stderr,
+		Interval:    cfg.progressInterval,
+	}
+	if f, ok := stderr.(*os.File); ok {
+		opts.Terminal = batch.IsTerminal(f)
+	}
+	if a.changes != nil {
+		opts.Skip = a.skip
+	}
+	a.runner = batch.NewRunner(opts)
+	logw.set(a.runner.Log())
+
+	what := fmt.Sprintf("%s %s → %s", cfg.mode, cfg.source, cfg.target)
+	if cfg.dryRun {
+		what = "dry run: " + what
+	}
+	if cfg.shard.Count > 0 {
+		what += ", shard " + cfg.shard.String()
+	}
+	fmt.Fprintf(logw, "sync_all_users: %d users, %s\n", len(users), what)
+	if cp != nil && cp.Resumed() {
+		fmt.Fprintf(logw, "sync_all_users: resuming the batch started %s: %d users done then\n",
+			cp.Started().Local().Format("2006-01-02 15:04:05"), cp.DoneCount())
+	}
+	res := a.runner.Run(ctx, users, a.syncUser)
+	if err := a.report(res); err != nil {
+		fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
+		return res, exitFailed
+	}
+	return res, res.ExitCode()
+}
+
+// skip skips a user whose changes the journal logs and who has none since
+// the last successful sync.
+func (a *app) skip(ctx context.Context, user string) (string, error) {
+	last, found, err := a.synclog.Last(a.pair(user))
+	if err != nil || !found {
+		return "", err
+	}
+	if a.changes.Unchanged(user, last.Seq) {
+		return fmt.Sprintf("no change logged since the last sync at %s (-full syncs it anyway)", last.Time.Local().Format("2006-01-02 15:04:05")), nil
+	}
+	return "", nil
+}
+
+// pair names a user's pair of stores in the journal.
+func (a *app) pair(user string) string { return user + " → " + a.cfg.target.String() }
+
+// syncUser is the batch's job: one user's sync.
+func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error) {
+	cfg := a.cfg
+	srcID, err := cfg.source.ID(user)
+	if err != nil {
+		return nil, err
+	}
+	dstID, err := cfg.target.ID(user)
+	if err != nil {
+		return nil, err
+	}
+	h := a.limits.For(user, a.srcSrv, a.dstSrv)
+	defer h.Close()
+	// Wait for a slot on both servers, or for the batch to stop.
+	slotCtx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-a.stop:
+			cancel()
+		case <-slotCtx.Done():
+		}
+	}()
+	releaseSlots, err := h.Acquire(slotCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			err = fmt.Errorf("%w while waiting for a server slot", replica.ErrStopped)
+		}
+		return nil, err
+	}
+	defer releaseSlots()
+
+	logger := slog.New(slog.NewTextHandler(a.runner.Log(), &slog.HandlerOptions{Level: a.logLevel})).With("user", user)
+	// The source is written to only when the mode needs it.
+	readOnly := cfg.mode == replica.Migrate || (cfg.mode == replica.Mirror && !cfg.rescue)
+	src, err := cfg.source.Open(user, batch.OpenOptions{ReadOnly: readOnly, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", srcID, err)
+	}
+	defer closeStore(src, logger)
+	dst, err := a.openTarget(user, logger)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", dstID, err)
+	}
+	defer closeStore(dst, logger)
+
+	var source mailbox.Reader = src
+	if readOnly {
+		// The engine must see that it cannot write to the source.
+		source = batch.ReadOnly(src)
+	}
+	opts := &replica.Options{
+		Mode:        cfg.mode,
+		Pair:        a.pair(user),
+		User:        user,
+		SourceID:    srcID,
+		TargetID:    dstID,
+		Limiter:     h,
+		Concurrency: cfg.mailboxConcurrency,
+		DryRun:      cfg.dryRun,
+		Stop:        a.stop,
+		Progress:    a.runner.Copied,
+		Logger:      logger,
+	}
+	if cfg.deleteTargetOnly {
+		opts.TargetOnly = replica.DeleteTargetOnly
+	}
+	if a.state != nil {
+		opts.State, opts.Cache = a.state, a.state
+	}
+	if cfg.dryRun {
+		opts.OnOp = func(mbox string, op replica.Op) { a.plan(user, fmt.Sprintf("%s: %s", mbox, op)) }
+		opts.OnMailboxOp = func(op replica.MailboxOp) {
+			if op.Kind != replica.MailboxKeep {
+				a.plan(user, op.String())
+			}
+		}
+	}
+	var seq journal.Seq
+	if a.j != nil {
+		seq = a.j.LastSeq()
+	}
+	start := time.Now()
+	s, err := replica.New(source, dst, opts)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := s.Sync(ctx)
+	if err == nil && !cfg.dryRun && a.synclog != nil {
+		if err := a.synclog.Put(ctx, a.pair(user), batch.LastSync{Seq: seq, Time: start}); err != nil {
+			logger.Warn("the sync is not recorded: the next batch syncs the user again", "err", err)
+		}
+	}
+	return rep, err
+}
+
+// openTarget opens the user's target store; in a dry run it is opened
+// read-only, and one that does not exist yet is an empty store in memory.
+func (a *app) openTarget(user string, logger *slog.Logger) (mailbox.Store, error) {
+	if !a.cfg.dryRun {
+		return a.cfg.target.Open(user, batch.OpenOptions{Logger: logger})
+	}
+	dst, err := a.cfg.target.Open(user, batch.OpenOptions{ReadOnly: true, Logger: logger})
+	if errors.Is(err, mailbox.ErrNotFound) {
+		return memstore.New(&memstore.Options{Name: "empty target"}), nil
+	}
+	return dst, err
+}
+
+func closeStore(s mailbox.Store, logger *slog.Logger) {
+	if err := s.Close(); err != nil {
+		logger.Warn("close", "err", err)
+	}
+}
+
+// plan shows one op of a dry run: a line on standard output, or, with
+// -json, a line of the user's plan in the result.
+func (a *app) plan(user, line string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.cfg.jsonOut {
+		fmt.Fprintf(a.stdout, "%s: %s\n", user, line)
+		return
+	}
+	if len(a.plans[user]) < maxPlanLines {
+		a.plans[user] = append(a.plans[user], line)
+	} else {
+		a.more[user]++
+	}
+}
+
+// output is the JSON the program prints with -json.
+type output struct {
+	*batch.Result
+	Mode   string `json:"mode"`
+	Source string `json:"source"`
+	Target string `json:"target"`
+	DryRun bool   `json:"dry_run,omitempty"`
+	Shard  string `json:"shard,omitempty"`
+	// Plans are the ops of a dry run by user (at most 1000 each);
+	// PlansOmitted counts the lines left out.
+	Plans        map[string][]string `json:"plans,omitempty"`
+	PlansOmitted map[string]int      `json:"plans_omitted,omitempty"`
+	ExitStatus   int                 `json:"exit_status"`
+}
+
+// report prints the result: JSON or the summary table.
+func (a *app) report(res *batch.Result) error {
+	cfg := a.cfg
+	if !cfg.jsonOut {
+		return res.WriteTable(a.stdout)
+	}
+	out := output{Result: res, Mode: cfg.mode.String(), Source: cfg.source.String(), Target: cfg.target.String(),
+		DryRun: cfg.dryRun, Shard: cfg.shard.String(), ExitStatus: res.ExitCode()}
+	if cfg.dryRun {
+		out.Plans = a.plans
+		if len(a.more) > 0 {
+			out.PlansOmitted = a.more
+		}
+	}
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// switchWriter writes to w, which can be switched.
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	w := s.w
+	s.mu.Unlock()
+	return w.Write(p)
+}
+
+func (s *switchWriter) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mailrepl/mailrepl/internal/batch"
+	"github.com/mailrepl/mailrepl/ratelimit"
+	"github.com/mailrepl/mailrepl/replica"
+)
+
+const (
+	exitOK     = batch.ExitOK
+	exitFailed = batch.ExitFailed
+	exitUsage  = batch.ExitUsage
+)
+
+// config is the command line, checked.
+type config struct {
+	usersFile string
+	args      []string // users named after the flags
+	source    batch.Template
+	target    batch.Template
+	mode      replica.Mode
+	journal   string
+
+	concurrency        int
+	mailboxConcurrency int
+	rateMsgs           float64
+	rateBytes          int64
+	serverConns        int
+	sourceServer       string
+	targetServer       string
+
+	shard            batch.Shard
+	full             bool
+	dryRun           bool
+	jsonOut          bool
+	rescue           bool
+	deleteTargetOnly bool
+	verbose          bool
+	progressInterval time.Duration
+
+	demo         bool
+	demoMessages int
+	keep         bool
+}
+
+const usageText = `usage: sync_all_users -source TMPL -target TMPL -journal DIR [flags] [-users FILE] [USER...]
+       sync_all_users -demo [-keep]
+
+Replicates each user's mail from the source store to the target store.
+Users come from -users and from the arguments. Flags:
+`
+
+func parseFlags(args []string, stderr io.Writer) (*config, int) {
+	fs := flag.NewFlagSet("sync_all_users", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	var (
+		c                          config
+		source, target, mode, size string
+		shard                      string
+	)
+	fs.StringVar(&c.usersFile, "users", "", "`FILE` of user names, one per line, '#' comments; '-' reads standard input")
+	fs.StringVar(&source, "source", "", "source store of each user, a `TMPL`late such as maildir:/srv/mail/{user}")
+	fs.StringVar(&target, "target", "", "target store of each user, a `TMPL`late such as maildir:/replica/{user}")
+	fs.StringVar(&mode, "mode", "mirror", "`M`ode: mirror (the target becomes the source), sync (two-way) or migrate (copy what the target lacks)")
+	fs.StringVar(&c.journal, "journal", "", "journal `DIR`ectory: sync state and the batch's progress (needed except with -dry-run)")
+	fs.IntVar(&c.concurrency, "concurrency", 4, "users synced at once")
+	fs.IntVar(&c.mailboxConcurrency, "mailbox-concurrency", 2, "mailboxes of one user synced at once")
+	fs.Float64Var(&c.rateMsgs, "rate-msgs", 0, "at most `N` messages per second in all (0: no limit)")
+	fs.StringVar(&size, "rate-bytes", "", "at most `SIZE` bytes per second in all, e.g. 20MB or 512KiB (empty: no limit)")
+	fs.IntVar(&c.serverConns, "server-conns", 0, "at most `N` users in flight per server (0: no cap beyond -concurrency)")
+	fs.StringVar(&c.sourceServer, "source-server", "", "`NAME` of the source server for -server-conns (default: the template's directory)")
+	fs.StringVar(&c.targetServer, "target-server", "", "`NAME` of the target server for -server-conns (default: the template's directory)")
+	fs.StringVar(&shard, "shard", "", "this machine's share of the users, `i/n` (1 ≤ i ≤ n): the users whose name hashes to it")
+	fs.BoolVar(&c.full, "full", false, "sync every user, also those the journal's change log shows unchanged")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "print each user's plan, change nothing")
+	fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON on standard output (and nothing else there)")
+	fs.BoolVar(&c.rescue, "rescue", false, "mirror: copy mail found only on the target back to the source (opens the source writable)")
+	fs.BoolVar(&c.deleteTargetOnly, "delete-target-only", false, "mirror: delete mail found only on the target (reported) instead of keeping it")
+	fs.BoolVar(&c.verbose, "v", false, "log what the engine does")
+	fs.DurationVar(&c.progressInterval, "progress-interval", 5*time.Second, "time between progress lines when the standard error is not a terminal")
+	fs.BoolVar(&c.demo, "demo", false, "build a sample source in a temporary directory, mirror it, change it, sync again, verify")
+	fs.IntVar(&c.demoMessages, "demo-messages", 3000, "-demo: generated messages in all (real mail comes on top)")
+	fs.BoolVar(&c.keep, "keep", false, "-demo: keep the temporary directory")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, exitOK
+		}
+		return nil, exitUsage
+	}
+	c.args = fs.Args()
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var err error
+	if c.mode, err = replica.ParseMode(mode); err != nil {
+		bad("-mode: %v", err)
+	}
+	if size != "" {
+		if c.rateBytes, err = ratelimit.ParseSize(size); err != nil {
+			bad("-rate-bytes: %v", err)
+		}
+	}
+	if c.shard, err = batch.ParseShard(shard); err != nil {
+		bad("-shard: %v", err)
+	}
+	if c.concurrency < 1 || c.mailboxConcurrency < 1 {
+		bad("-concurrency and -mailbox-concurrency must be at least 1")
+	}
+	if c.rateMsgs < 0 || c.serverConns < 0 {
+		bad("-rate-msgs and -server-conns must not be negative")
+	}
+	if c.progressInterval <= 0 {
+		bad("-progress-interval must be positive")
+	}
+	if c.rescue || c.deleteTargetOnly {
+		if c.mode != replica.Mirror {
+			bad("-rescue and -delete-target-only apply to -mode mirror only")
+		}
+		if c.rescue && c.deleteTargetOnly {
+			bad("-rescue and -delete-target-only exclude each other")
+		}
+	}
+	if c.demo {
+		for _, f := range []string{"users", "source", "target", "journal", "shard", "json", "dry-run", "mode", "rescue", "delete-target-only"} {
+			if set[f] {
+				bad("-demo makes its own -%s", f)
+			}
+		}
+		if len(c.args) > 0 {
+			bad("-demo takes no users")
+		}
+		if c.demoMessages < 0 {
+			bad("-demo-messages must not be negative")
+		}
+	} else {
+		for _, f := range []string{"keep", "demo-messages"} {
+			if set[f] {
+				bad("-%s goes with -demo", f)
+			}
+		}
+		if source == "" || target == "" {
+			bad("-source and -target are needed")
+		} else {
+			if c.source, err = batch.ParseTemplate(source); err != nil {
+				bad("-source: %v", err)
+			}
+			if c.target, err = batch.ParseTemplate(target); err != nil {
+				bad("-target: %v", err)
+			}
+			if err == nil && c.source.Server() != "" && sameTemplate(c.source, c.target) {
+				bad("-source and -target name the same stores")
+			}
+		}
+		if c.journal == "" && !c.dryRun {
+			bad("-journal is needed: it keeps the sync state and makes the batch resumable")
+		}
+		if c.usersFile == "" && len(c.args) == 0 {
+			bad("no users: give -users FILE or user names after the flags")
+		}
+	}
+	if len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintf(stderr, "sync_all_users: %s\n", e)
+		}
+		fmt.Fprintln(stderr, "run sync_all_users -h for help")
+		return nil, exitUsage
+	}
+	return &c, exitOK
+}
+
+// sameTemplate reports whether two templates expand to the same store
+// for a user.
+func sameTemplate(a, b batch.Template) bool {
+	pa, errA := a.Expand("x")
+	pb, errB := b.Expand("x")
+	return errA == nil && errB == nil && a.Scheme() == b.Scheme() && pa == pb
+}
+
+// readUsers returns the users of the batch: those of -users and of the
+// arguments, each once, then this machine's shard of them.
+func (c *config) readUsers(stdin io.Reader) ([]string, error) {
+	var users []string
+	if c.usersFile != "" {
+		u, err := batch.ReadUsersFile(c.usersFile, stdin)
+		if err != nil {
+			return nil, err
+		}
+		users = u
+	}
+	for _, a := range c.args {
+		if !slices.Contains(users, a) {
+			users = append(users, a)
+		}
+	}
+	return c.shard.Filter(users), nil
+}
+
+// params names the batch for its checkpoint: two runs with the same
+// params are the same batch.
+func (c *config) params() string {
+	return strings.Join([]string{"source=" + c.source.String(), "target=" + c.target.String(),
+		"mode=" + c.mode.String(), "shard=" + c.shard.String()}, " ")
+}

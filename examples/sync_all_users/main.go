@@ -1,0 +1,80 @@
+// Command sync_all_users replicates every user of one mail server to
+// another: a mirror (or a two-way sync, or a migration) of each user's
+// store, several users at once, under rate limits, resumable after a
+// crash or Ctrl-C, one user's failure never stopping the others.
+//
+//	sync_all_users -users users.txt -source maildir:/srv/mail/{user} \
+//	    -target maildir:/replica/{user} -journal /var/lib/mailrepl
+//
+// With -demo it builds a sample source in a temporary directory, mirrors
+// it, changes it, syncs again and checks that the replica equals the
+// source. Run it with -h for the flags.
+//
+// # Sources and targets
+//
+// A store template names each user's store, with {user} replaced by the
+// user's name ("maildir:/srv/mail/{user}"; the only scheme so far is
+// maildir). User names that could lead a template out of its directory
+// ("../x", "a/b", "", control characters) fail that user alone.
+//
+// The source is opened read-only in the mirror and migrate modes: the
+// tool never writes to a mirror's source unless -rescue is given. Then
+// mail found only on the target that no sync put there (mail delivered to
+// the replica while it was wrongly used as the primary) is copied back to
+// the source before the target mirrors it again; without -rescue such
+// mail is kept on the target and reported as a conflict (with
+// -delete-target-only it is deleted and reported). The sync mode writes
+// both sides.
+//
+// # Resuming, skipping
+//
+// The journal (-journal) keeps each user's sync state and the batch's
+// progress. A batch stopped by Ctrl-C (SIGINT or SIGTERM: the messages in
+// flight are finished and the state is committed; a second signal aborts
+// at once) or killed resumes when the same command runs again: the users
+// it finished are not synced again. Once a batch has run every user, the
+// next run starts a new batch. When a mail server that embeds mailrepl
+// logs its users' changes in the journal, a user whose changes are logged
+// and who has none since the last successful sync is skipped; -full syncs
+// every user.
+//
+// # Output
+//
+// Progress goes to the standard error: on a terminal a line redrawn in
+// place (users done of the total, messages and bytes copied, the current
+// rate, the time left), otherwise a line every -progress-interval. The
+// summary table (or with -json the whole result as JSON) goes to the
+// standard output. With -dry-run each user's plan is printed and nothing
+// is changed. The exit status is 0 when every user succeeded, 1 when some
+// failed or the batch stopped before the end, 2 for a usage error.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run runs the program with the command-line arguments args (without the
+// program's name) and returns its exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, code := parseFlags(args, stderr)
+	if cfg == nil {
+		return code
+	}
+	if cfg.demo {
+		return runDemo(ctx, cfg, stdout, stderr)
+	}
+	users, err := cfg.readUsers(os.Stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
+		return exitUsage
+	}
+	_, code = runBatch(ctx, cfg, users, stdout, stderr)
+	return code
+}
