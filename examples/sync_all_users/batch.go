@@ -190,14 +190,16 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 	defer releaseSlots()
 
 	logger := slog.New(slog.NewTextHandler(a.runner.Log(), &slog.HandlerOptions{Level: a.logLevel})).With("user", user)
-	// The source is written to only when the mode needs it.
+	// The source is written to only when the mode needs it (and never in
+	// a dry run, where it still looks writable to the engine when the
+	// mode would write to it, so that the plan shows those writes).
 	readOnly := cfg.mode == replica.Migrate || (cfg.mode == replica.Mirror && !cfg.rescue)
-	src, err := cfg.source.Open(user, batch.OpenOptions{ReadOnly: readOnly, Logger: logger})
+	src, err := cfg.source.Open(user, batch.OpenOptions{ReadOnly: readOnly || cfg.dryRun, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", srcID, err)
 	}
 	defer closeStore(src, logger)
-	dst, err := a.openTarget(user, logger)
+	dst, err := a.openTarget(ctx, user, src, logger)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", dstID, err)
 	}
@@ -245,6 +247,13 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 		return nil, err
 	}
 	rep, err := s.Sync(ctx)
+	if cfg.dryRun && rep != nil {
+		for _, m := range rep.Mailboxes {
+			if m.Realigned != "" {
+				a.plan(user, fmt.Sprintf("%s: %s", m.Source, m.Realigned))
+			}
+		}
+	}
 	if err == nil && !cfg.dryRun && a.synclog != nil {
 		if err := a.synclog.Put(ctx, a.pair(user), batch.LastSync{Seq: seq, Time: start}); err != nil {
 			logger.Warn("the sync is not recorded: the next batch syncs the user again", "err", err)
@@ -253,17 +262,28 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 	return rep, err
 }
 
-// openTarget opens the user's target store; in a dry run it is opened
-// read-only, and one that does not exist yet is an empty store in memory.
-func (a *app) openTarget(user string, logger *slog.Logger) (mailbox.Store, error) {
+// openTarget opens the user's target store. In a dry run it is opened
+// read-only, and one that does not exist yet is stood for by an empty
+// store in memory whose INBOX has the source's UIDVALIDITY: what the
+// first sync makes of the INBOX it creates (realigned to the source's
+// UIDVALIDITY before anything is copied), so that the plan shows the
+// copies.
+func (a *app) openTarget(ctx context.Context, user string, src mailbox.Reader, logger *slog.Logger) (mailbox.Store, error) {
 	if !a.cfg.dryRun {
 		return a.cfg.target.Open(user, batch.OpenOptions{Logger: logger})
 	}
 	dst, err := a.cfg.target.Open(user, batch.OpenOptions{ReadOnly: true, Logger: logger})
-	if errors.Is(err, mailbox.ErrNotFound) {
-		return memstore.New(&memstore.Options{Name: "empty target"}), nil
+	if !errors.Is(err, mailbox.ErrNotFound) {
+		return dst, err
 	}
-	return dst, err
+	empty := memstore.New(&memstore.Options{Name: "empty target"})
+	if in, err := src.Status(ctx, mailbox.Inbox); err == nil {
+		if err := empty.ResetUIDs(ctx, mailbox.Inbox, in.UIDValidity, nil); err != nil {
+			empty.Close()
+			return nil, err
+		}
+	}
+	return empty, nil
 }
 
 func closeStore(s mailbox.Store, logger *slog.Logger) {

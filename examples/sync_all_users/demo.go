@@ -40,7 +40,7 @@ var demoUsers = []demoUser{
 // equals the source.
 func runDemo(ctx context.Context, cfg *config, stdout, stderr io.Writer) int {
 	begin := time.Now()
-	dir, err := os.MkdirTemp("", "mailrepl-demo-")
+	dir, err := demoTempDir()
 	if err != nil {
 		fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
 		return exitFailed
@@ -137,6 +137,19 @@ func runDemo(ctx context.Context, cfg *config, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "first mirror %s, incremental sync %s, whole demo %s.\n",
 		batch.FormatDuration(first), batch.FormatDuration(second), batch.FormatDuration(time.Since(begin)))
 	return exitOK
+}
+
+// demoTempDir makes the demo's directory: in $TMPDIR when set, else in
+// /dev/shm when there is one (memory: the demo's hundred megabytes are
+// written and removed fast, and no disk wears), else in the system's
+// temporary directory.
+func demoTempDir() (string, error) {
+	if os.Getenv("TMPDIR") == "" {
+		if dir, err := os.MkdirTemp("/dev/shm", "mailrepl-demo-"); err == nil {
+			return dir, nil
+		}
+	}
+	return os.MkdirTemp("", "mailrepl-demo-")
 }
 
 // buildDemoUser writes one user's source and describes it.

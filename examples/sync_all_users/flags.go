@@ -70,11 +70,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		source, target, mode, size string
 		shard                      string
 	)
-	fs.StringVar(&c.usersFile, "users", "", "`FILE` of user names, one per line, '#' comments; '-' reads standard input")
-	fs.StringVar(&source, "source", "", "source store of each user, a `TMPL`late such as maildir:/srv/mail/{user}")
-	fs.StringVar(&target, "target", "", "target store of each user, a `TMPL`late such as maildir:/replica/{user}")
-	fs.StringVar(&mode, "mode", "mirror", "`M`ode: mirror (the target becomes the source), sync (two-way) or migrate (copy what the target lacks)")
-	fs.StringVar(&c.journal, "journal", "", "journal `DIR`ectory: sync state and the batch's progress (needed except with -dry-run)")
+	fs.StringVar(&c.usersFile, "users", "", "a `FILE` of user names, one per line, '#' comments; '-' reads standard input")
+	fs.StringVar(&source, "source", "", "the source store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}")
+	fs.StringVar(&target, "target", "", "the target store of each user, a template (`TMPL`) such as maildir:/replica/{user}")
+	fs.StringVar(&mode, "mode", "mirror", "the mode (`M`): mirror (the target becomes the source), sync (two-way) or migrate (copy what the target lacks)")
+	fs.StringVar(&c.journal, "journal", "", "the journal's directory (`DIR`): sync state and the batch's progress (needed except with -dry-run)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "users synced at once")
 	fs.IntVar(&c.mailboxConcurrency, "mailbox-concurrency", 2, "mailboxes of one user synced at once")
 	fs.Float64Var(&c.rateMsgs, "rate-msgs", 0, "at most `N` messages per second in all (0: no limit)")

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailrepl/mailrepl/internal/batch"
 	"github.com/mailrepl/mailrepl/internal/mailgen"
@@ -204,6 +205,16 @@ func TestDryRun(t *testing.T) {
 	require.Len(t, regexp.MustCompile(`(?m)^alice: [^:]+: append target `).FindAllString(stdout, -1), 20, "an append per message")
 	require.Regexp(t, `(?m)^alice\s+ok\s+20\s`, stdout, "the table counts what would be done")
 
+	// A target whose INBOX has another UIDVALIDITY: the plan says it
+	// would be realigned.
+	tr.populate(t, "carol", 3, 3)
+	require.NoError(t, os.MkdirAll(filepath.Join(tr.dst, "carol", "cur"), 0o700))
+	writeFile(t, filepath.Join(tr.dst, "carol", "dovecot-uidlist"), "3 V7 N1 G0123456789abcdef0123456789abcdef\n")
+	code, stdout, stderr = runInProcess(t, "-dry-run", "-source", "maildir:"+tr.src+"/{user}", "-target", "maildir:"+tr.dst+"/{user}", "carol")
+	require.Equal(t, exitOK, code, stderr)
+	require.Regexp(t, `(?m)^carol: INBOX: would realign: `, stdout)
+	require.NoError(t, os.RemoveAll(filepath.Join(tr.dst, "carol")))
+
 	// A real sync, changes, then a dry run against the journal's state.
 	code, _, stderr = runInProcess(t, tr.args("alice", "bob")...)
 	require.Equal(t, exitOK, code, stderr)
@@ -214,6 +225,9 @@ func TestDryRun(t *testing.T) {
 	// The journal's files change when it is opened: its state is checked
 	// below.
 	requireSame(t, before, snapshot(t, tr.root), "a dry run changes no store", tr.journal)
+	code, _, stderr = runInProcess(t, tr.args("-dry-run", "-mode", "sync", "alice", "bob")...)
+	require.Equal(t, exitOK, code, stderr)
+	requireSame(t, before, snapshot(t, tr.root), "a two-way dry run changes no store either", tr.journal)
 	out := decode(t, stdout)
 	require.True(t, out.DryRun)
 	plan := out.Plans["alice"]
@@ -382,4 +396,43 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, left, "the demo removes its files")
 	require.Regexp(t, `progress: users (3/3|4/4), `, stderr, "progress shown")
+}
+
+// TestUsersFromStdin reads the users file from the standard input ("-"),
+// in a subprocess.
+func TestUsersFromStdin(t *testing.T) {
+	tr := newTree(t)
+	tr.populate(t, "alice", 5, 1)
+	tr.populate(t, "bob", 5, 2)
+	cmd := exec.Command(binary, tr.args("-users", "-", "-json")...)
+	cmd.Stdin = strings.NewReader("# from a pipe\nalice\nbob\n")
+	stdout, err := cmd.Output()
+	require.NoError(t, err)
+	out := decode(t, string(stdout))
+	require.Len(t, out.Users, 2)
+	tr.requireMirrored(t, "alice")
+	tr.requireMirrored(t, "bob")
+}
+
+// TestServerConns: with -server-conns 1, users are synced one at a time
+// whatever -concurrency says (each user holds a slot on both servers).
+func TestServerConns(t *testing.T) {
+	tr := newTree(t)
+	users := []string{"a", "b", "c", "d"}
+	for i, u := range users {
+		tr.populate(t, u, 30, uint64(i+1))
+	}
+	code, stdout, stderr := runInProcess(t, tr.args(append([]string{"-json", "-concurrency", "4", "-server-conns", "1", "-rate-msgs", "200"}, users...)...)...)
+	require.Equal(t, exitOK, code, stderr)
+	out := decode(t, stdout)
+	type span struct{ from, to time.Time }
+	var spans []span
+	for _, u := range out.Users {
+		require.NotNil(t, u.Report)
+		spans = append(spans, span{u.Report.Start, u.Report.Start.Add(u.Report.Duration)})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.from.Compare(b.from) })
+	for i := 1; i < len(spans); i++ {
+		require.False(t, spans[i].from.Before(spans[i-1].to), "two users at once: %v and %v", spans[i-1], spans[i])
+	}
 }

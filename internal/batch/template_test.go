@@ -114,3 +114,17 @@ func TestTemplateOpen(t *testing.T) {
 	_, err = tmpl.Open("../x", OpenOptions{})
 	require.ErrorIs(t, err, ErrUnsafeUser)
 }
+
+func TestReadOnly(t *testing.T) {
+	s, err := MustParseTemplate("maildir:" + t.TempDir() + "/{user}").Open("alice", OpenOptions{})
+	require.NoError(t, err)
+	defer s.Close()
+	r := ReadOnly(s)
+	_, isWriter := r.(mailbox.Writer)
+	require.False(t, isWriter, "the engine must see a store it cannot write to")
+	_, isCloser := r.(interface{ Close() error })
+	require.False(t, isCloser, "closing stays the opener's")
+	infos, err := r.Mailboxes(context.Background())
+	require.NoError(t, err)
+	require.Len(t, infos, 1, "reads go through")
+}
