@@ -116,7 +116,7 @@ func TestTemplateOpen(t *testing.T) {
 }
 
 func TestReadOnly(t *testing.T) {
-	s, err := MustParseTemplate("maildir:" + t.TempDir() + "/{user}").Open("alice", OpenOptions{})
+	s, err := MustParseTemplate("maildir:"+t.TempDir()+"/{user}").Open("alice", OpenOptions{})
 	require.NoError(t, err)
 	defer s.Close()
 	r := ReadOnly(s)
