@@ -114,6 +114,7 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 	}
 	if f, ok := stderr.(*os.File); ok {
 		opts.Terminal = batch.IsTerminal(f)
+		opts.Width = batch.TerminalWidth(f)
 	}
 	if a.changes != nil {
 		opts.Skip = a.skip

@@ -21,10 +21,11 @@
 // tool never writes to a mirror's source unless -rescue is given. Then
 // mail found only on the target that no sync put there (mail delivered to
 // the replica while it was wrongly used as the primary) is copied back to
-// the source before the target mirrors it again; without -rescue such
-// mail is kept on the target and reported as a conflict (with
-// -delete-target-only it is deleted and reported). The sync mode writes
-// both sides.
+// the source before the target mirrors it again. Without -rescue such
+// mail is kept on the target and its mailbox is reported as failed, with
+// the reason, until someone decides (with -delete-target-only it is
+// deleted from the target and reported). The sync mode writes both
+// sides. A dry run opens both sides read-only.
 //
 // # Resuming, skipping
 //

@@ -25,6 +25,7 @@ func IsTerminal(f *os.File) bool {
 type progress struct {
 	w        io.Writer // nil: shows nothing
 	terminal bool
+	width    int // of the terminal: a live line is cut to width-1
 	interval time.Duration
 	now      func() time.Time
 	start    time.Time
@@ -100,6 +101,11 @@ func (p *progress) show(last bool) {
 	defer p.mu.Unlock()
 	line := p.lineLocked()
 	if p.terminal {
+		// A line longer than the terminal would wrap, and the next
+		// redraw would clear its last row only.
+		if r := []rune(line); len(r) >= p.width {
+			line = string(r[:max(p.width-2, 0)]) + "…"
+		}
 		fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 		p.mu.shown = true
 		if last {

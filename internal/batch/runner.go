@@ -108,6 +108,9 @@ type Options struct {
 	Progress io.Writer
 	Terminal bool
 	Interval time.Duration
+	// Width is the terminal's width: a live line is cut to fit (default
+	// 80; see TerminalWidth).
+	Width int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -119,6 +122,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
+	}
+	if c.Width <= 0 {
+		c.Width = 80
 	}
 	if c.Interval <= 0 {
 		c.Interval = 5 * time.Second
@@ -140,7 +146,7 @@ type Runner struct {
 // NewRunner returns a Runner. It does no I/O.
 func NewRunner(opts *Options) *Runner {
 	o := opts.withDefaults()
-	r := &Runner{opts: o, p: &progress{w: o.Progress, terminal: o.Terminal, interval: o.Interval, now: o.Now}}
+	r := &Runner{opts: o, p: &progress{w: o.Progress, terminal: o.Terminal, width: o.Width, interval: o.Interval, now: o.Now}}
 	r.log = slog.New(slog.NewTextHandler(r.Log(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return r
 }
@@ -158,13 +164,23 @@ func (r *Runner) Log() io.Writer {
 	return logWriter{r.p}
 }
 
-// Run runs job for each user (listed once each; unsafe names fail without
-// running) and returns how each ended. It returns when every job it
+// Run runs job for each user and returns how each ended, in the order
+// given. A name listed again is dropped (two syncs of one user must never
+// run at once); unsafe names fail without running. It returns when every job it
 // started has returned: after all users, or after Stop is closed or ctx
 // ends (the users not started then are StatusPending, and the result is
 // Stopped).
 func (r *Runner) Run(ctx context.Context, users []string, job Job) *Result {
 	o := &r.opts
+	seen := make(map[string]bool, len(users))
+	unique := users[:0:0]
+	for _, u := range users {
+		if !seen[u] {
+			seen[u] = true
+			unique = append(unique, u)
+		}
+	}
+	users = unique
 	res := &Result{Start: o.Now(), Statuses: map[Status]int{}, Users: make([]UserResult, len(users))}
 	res.Resumed = o.Checkpoint != nil && o.Checkpoint.Resumed()
 	r.p.start = res.Start

@@ -363,3 +363,25 @@ total              12      2         0          0       0  34.0 kB    3s
 	require.Equal(t, 1, back.Statuses[StatusFailed])
 	require.Contains(t, string(js), `"status":"failed"`)
 }
+
+// TestProgressTerminalWidth: a live line longer than the terminal is cut,
+// so that it never wraps.
+func TestProgressTerminalWidth(t *testing.T) {
+	var out syncBuffer
+	r := NewRunner(&Options{Progress: &out, Terminal: true, Width: 30})
+	r.Run(bg, []string{"a"}, func(ctx context.Context, user string) (*replica.Report, error) { return report(1), nil })
+	for l := range strings.SplitSeq(strings.TrimSuffix(out.String(), "\n"), "\r\x1b[K") {
+		require.LessOrEqual(t, len([]rune(l)), 29, "%q", l)
+	}
+	require.True(t, strings.HasSuffix(out.String(), "…\n"), "%q", out.String())
+}
+
+func TestRunnerDropsRepeatedUsers(t *testing.T) {
+	var n atomic.Int32
+	res := NewRunner(nil).Run(bg, []string{"a", "b", "a"}, func(ctx context.Context, user string) (*replica.Report, error) {
+		n.Add(1)
+		return report(1), nil
+	})
+	require.Equal(t, int32(2), n.Load())
+	require.Len(t, res.Users, 2)
+}
