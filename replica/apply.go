@@ -31,6 +31,7 @@ type applier struct {
 	flags       map[flagKey]*flagGroup
 	nflags      int
 	expunges    [2][]Op
+	tombs       []Tombstone // to record once the expunges are made
 }
 
 type flagKey struct {
@@ -160,7 +161,42 @@ func (a *applier) tombstone(op Op, id mailbox.EmailID, u uid.UID) {
 		return
 	}
 	m := a.m
-	a.state.PutTombstone(m.s.opt.User, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: id, UID: u, Time: m.s.opt.Now()})
+	a.tombs = append(a.tombs, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: id, UID: u, Time: m.s.opt.Now()})
+}
+
+// recordTombstones adds to the pending state the tombstones of the
+// expunges about to be made (committed with them), but for messages whose
+// EmailID the source mailbox holds at a UID that stays (another copy, or a
+// copy restored under a new UID): a user did not delete those, and a
+// tombstone would keep a restore from bringing them back.
+func (a *applier) recordTombstones(ctx context.Context) error {
+	if len(a.tombs) == 0 {
+		return nil
+	}
+	m := a.m
+	want := map[mailbox.EmailID]bool{}
+	for _, t := range a.tombs {
+		want[t.EmailID] = true
+	}
+	going := map[uid.UID]bool{} // source UIDs about to be expunged
+	for _, op := range a.expunges[Source] {
+		going[op.UID] = true
+	}
+	for msg, err := range m.s.src.Messages(ctx, m.src.Name, uid.All) {
+		if err != nil {
+			return fmt.Errorf("source list (tombstones): %w", err)
+		}
+		if !going[msg.UID] {
+			delete(want, msg.EmailID)
+		}
+	}
+	for _, t := range a.tombs {
+		if want[t.EmailID] {
+			a.state.PutTombstone(m.s.opt.User, t)
+		}
+	}
+	a.tombs = nil
+	return nil
 }
 
 func (a *applier) commit(ctx context.Context) error {
@@ -186,6 +222,20 @@ func (a *applier) flush(ctx context.Context) error {
 		}
 	}
 	if err := a.flushFlags(ctx); err != nil {
+		return err
+	}
+	// Tombstones of the expunges and of the entries unpaired since the
+	// last commit: verified now, committed with the expunges.
+	for _, e := range a.expunges {
+		for _, op := range e {
+			id := op.Entry.EmailID
+			if id.IsZero() {
+				id = op.Msg.EmailID
+			}
+			a.tombstone(op, id, op.UID)
+		}
+	}
+	if err := a.recordTombstones(ctx); err != nil {
 		return err
 	}
 	for _, side := range []Side{Target, Source} {
@@ -412,11 +462,6 @@ func (a *applier) flushExpunges(ctx context.Context, side Side) error {
 		if op.Entry.Src != 0 {
 			a.state.DeleteEntry(m.src.ID, op.Entry.Src)
 		}
-		id := op.Entry.EmailID
-		if id.IsZero() {
-			id = op.Msg.EmailID
-		}
-		a.tombstone(op, id, op.UID)
 		if side == Target {
 			m.mr.Expunged++
 		} else {

@@ -659,6 +659,7 @@ func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
 		Target:     m.listing(ctx, Target, h),
 		Intents:    m.intents,
 		Tombstoned: func(id mailbox.EmailID) bool { return m.tombstoned(ctx, id) },
+		Lost:       func(side Side, id mailbox.EmailID) bool { return m.lost(ctx, side, id) },
 		Resolve: func(side Side, msg mailbox.Message, fp bool) (Identity, error) {
 			return m.resolve(ctx, side, msg, fp)
 		},
@@ -815,4 +816,15 @@ func copyCtx(ctx context.Context, dst interface{ Write([]byte) (int, error) }, s
 			return n, err
 		}
 	}
+}
+
+// lost reports whether recovery recorded the message with EmailID id as
+// lost from side's mailbox (when the state keeps such records).
+func (m *mboxSync) lost(ctx context.Context, side Side, id mailbox.EmailID) bool {
+	rec, ok := m.s.opt.State.(Records)
+	if !ok {
+		return false
+	}
+	_, found, err := rec.LostRecord(ctx, m.s.opt.User, m.info(side).ID, id)
+	return err == nil && found
 }
