@@ -52,8 +52,8 @@ type Input struct {
 	// Lost reports whether recovery recorded the message with that EmailID
 	// as lost from side's mailbox: its absence there is a failure, not a
 	// user's expunge, so it is never propagated. May be nil.
-	Lost func(side Side, id mailbox.EmailID) bool
-	Resolve    Resolver
+	Lost    func(side Side, id mailbox.EmailID) bool
+	Resolve Resolver
 }
 
 // Info2 is what the plan needs of one side's mailbox.
