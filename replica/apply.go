@@ -100,6 +100,9 @@ func (a *applier) do(op Op) error {
 	case OpSkip:
 		m.mr.Skipped++
 		m.rep.addItem(&m.rep.Skipped, a.item(op))
+		if op.KeptLost {
+			m.keptLost = true
+		}
 	}
 	if a.state.Len() >= 4*o.BatchMessages {
 		return a.commit(a.ctx)

@@ -133,7 +133,7 @@ func (p *planner) lost(side Side, id mailbox.EmailID) bool {
 // keptOnTarget is the op of a message the source lost and the target
 // still has: a mirror keeps it there, for a restore.
 func keptOnTarget(u uid.UID, d *mailbox.Message) Op {
-	return Op{Kind: OpSkip, Side: Target, UID: u, Msg: *d, Reason: "lost on the source (recorded by recovery): kept on the target, to restore from"}
+	return Op{Kind: OpSkip, Side: Target, UID: u, Msg: *d, KeptLost: true, Reason: "lost on the source (recorded by recovery): kept on the target, to restore from"}
 }
 
 func (p *planner) id(side Side, m *mailbox.Message) (mailbox.EmailID, error) {

@@ -292,6 +292,9 @@ type mboxSync struct {
 	// as expunged.
 	distrust bool
 	suspect  Side
+	// keptLost: the target keeps a message the source lost, so the entries
+	// do not describe the source: the header is not marked complete.
+	keptLost bool
 }
 
 func (m *mboxSync) info(side Side) mailbox.Info {
@@ -592,7 +595,7 @@ func (m *mboxSync) commitHeader(ctx context.Context) error {
 		return err
 	}
 	b := m.s.opt.State.Begin(m.s.opt.Pair)
-	b.PutHeader(m.header(true))
+	b.PutHeader(m.header(!m.keptLost))
 	for _, in := range m.intents {
 		b.DeleteIntent(m.src.ID, in)
 	}
