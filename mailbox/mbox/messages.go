@@ -103,7 +103,7 @@ func (s *Store) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser
 	}
 	r := io.NewSectionReader(file, e.off, e.raw)
 	return &body{
-		r:    mailbox.NewVerifyingReader(newUnquoteReader(r, s.opts.Quoting), e.id, e.size),
+		r:    mailbox.NewVerifyingReader(newUnquoteReader(r, s.opts.Quoting, e.raw), e.id, e.size),
 		file: file,
 		err: func(err error) error {
 			return s.err("read", name, u, f.path, err)

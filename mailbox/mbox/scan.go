@@ -185,22 +185,30 @@ func (s *scanner) flushPending(end int64) {
 	s.pending = 0
 }
 
-// content adds message bytes b, which end at file offset end.
+// content adds message bytes b, which end at file offset end. The
+// unescaped bytes gather in s.out and go to the hash in long runs.
 func (s *scanner) content(b []byte, end int64) {
-	s.out = s.uq.feed(s.out[:0], b)
-	s.write(s.out)
+	s.out = s.uq.feed(s.out, b)
+	if len(s.out) >= outFlush {
+		s.flushOut()
+	}
 	s.end = end
 }
 
-func (s *scanner) write(b []byte) {
-	s.hash.Write(b)
-	s.cur.size += int64(len(b))
+// outFlush is how many unescaped bytes gather before they are hashed.
+const outFlush = 32 << 10
+
+func (s *scanner) flushOut() {
+	s.hash.Write(s.out)
+	s.cur.size += int64(len(s.out))
+	s.out = s.out[:0]
 }
 
 // emit ends the current message and hands it on; a blank line held back
 // was its separator and is dropped.
 func (s *scanner) emit() error {
-	s.write(s.uq.flush(s.out[:0]))
+	s.out = s.uq.flush(s.out)
+	s.flushOut()
 	s.cur.raw = s.end - s.cur.off
 	s.cur.id = s.hash.Sum()
 	s.cur.flags = s.status.flags()

@@ -173,11 +173,11 @@ func TestUnquoteReaderPieces(t *testing.T) {
 		{">>Fro", ">>Fro"},
 		{"x>From \n>", "x>From \n>"},
 	} {
-		whole, err := io.ReadAll(newUnquoteReader(strings.NewReader(tc.in), MboxRD))
+		whole, err := io.ReadAll(newUnquoteReader(strings.NewReader(tc.in), MboxRD, 0))
 		if err != nil || string(whole) != tc.want {
 			t.Errorf("unquoted %q = %q, %v; want %q", tc.in, whole, err, tc.want)
 		}
-		bytewise := readAllOneByte(newUnquoteReader(iotest.OneByteReader(strings.NewReader(tc.in)), MboxRD))
+		bytewise := readAllOneByte(newUnquoteReader(iotest.OneByteReader(strings.NewReader(tc.in)), MboxRD, 0))
 		if string(bytewise) != tc.want {
 			t.Errorf("unquoted byte by byte %q = %q, want %q", tc.in, bytewise, tc.want)
 		}

@@ -145,8 +145,14 @@ type unquoteReader struct {
 	err error // from r, returned once out is drained
 }
 
-func newUnquoteReader(r io.Reader, q Quoting) *unquoteReader {
-	return &unquoteReader{r: r, u: newUnquoter(q), in: make([]byte, 32<<10)}
+// newUnquoteReader reads r through an unquoter; sizeHint, the bytes r
+// holds if known (else 0), keeps buffers small for small messages.
+func newUnquoteReader(r io.Reader, q Quoting, sizeHint int64) *unquoteReader {
+	n := int64(32 << 10)
+	if sizeHint > 0 && sizeHint < n {
+		n = max(sizeHint, 512)
+	}
+	return &unquoteReader{r: r, u: newUnquoter(q), in: make([]byte, n)}
 }
 
 func (r *unquoteReader) Read(p []byte) (int, error) {

@@ -85,7 +85,7 @@ func parseAll(t testing.TB, data []byte, q Quoting) ([]parsed, error) {
 	fallback := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 	var out []parsed
 	err := scan(context.Background(), bytes.NewReader(data), scanOptions{quoting: q, loc: time.UTC, fallback: fallback}, func(e entry) error {
-		r := newUnquoteReader(io.NewSectionReader(bytes.NewReader(data), e.off, e.raw), q)
+		r := newUnquoteReader(io.NewSectionReader(bytes.NewReader(data), e.off, e.raw), q, e.raw)
 		b, err := io.ReadAll(r)
 		if err != nil {
 			t.Fatalf("reading message at %d: %v", e.off, err)
