@@ -34,7 +34,8 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 			if r.Start > n {
 				return
 			}
-			for u := r.Start; u <= min(r.Stop, n); u++ {
+			// max: a Set literal that is not canonical may hold 0.
+			for u := max(r.Start, 1); u <= min(r.Stop, n); u++ {
 				if err := ctx.Err(); err != nil {
 					yield(mailbox.Message{}, s.err(op, name, 0, "", err))
 					return

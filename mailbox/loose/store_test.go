@@ -320,3 +320,20 @@ func TestIdentity(t *testing.T) {
 		t.Errorf("after adding a file: %+v, before %+v", added, touched)
 	}
 }
+
+// TestSetWithZero: a Set literal holding 0 (not canonical) lists from
+// UID 1 and does not panic.
+func TestSetWithZero(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "a"), mail)
+	writeFile(t, filepath.Join(root, "b"), mail)
+	s := mustOpen(t, root, nil)
+	var got []uid.UID
+	for m, err := range s.Messages(t.Context(), "INBOX", uid.Set{{Start: 0, Stop: 1}}) {
+		must(t, err)
+		got = append(got, m.UID)
+	}
+	if !slices.Equal(got, []uid.UID{1}) {
+		t.Errorf("Messages(0:1) = %v", got)
+	}
+}

@@ -430,3 +430,19 @@ func TestIndexMemory(t *testing.T) {
 		t.Errorf("indexing a 48 MB message allocated %d bytes", n)
 	}
 }
+
+// TestSetWithZero: a Set literal holding 0 (not canonical) lists from
+// UID 1 and does not panic.
+func TestSetWithZero(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mbox")
+	writeFile(t, path, "From a\n\nFrom b\n")
+	s := mustOpen(t, path, nil)
+	var got []uid.UID
+	for m, err := range s.Messages(t.Context(), "INBOX", uid.Set{{Start: 0, Stop: 1}}) {
+		must(t, err)
+		got = append(got, m.UID)
+	}
+	if !slices.Equal(got, []uid.UID{1}) {
+		t.Errorf("Messages(0:1) = %v", got)
+	}
+}
