@@ -129,7 +129,7 @@ func (s *Store) build(ctx context.Context, f *folder) (*index, error) {
 	x := &index{}
 	for i, r := range res {
 		if r.skip != "" {
-			x.skipped = append(x.skipped, Skip{Path: f.files[i].path, Reason: r.skip})
+			x.skipped = append(x.skipped, Skip{Path: f.files[i].at, Reason: r.skip})
 			continue
 		}
 		x.entries = append(x.entries, r.e)

@@ -94,6 +94,7 @@ type folder struct {
 type candidate struct {
 	rel     string // path below the root, for errors and UIDVALIDITY
 	path    string // the file to open: a symlink's target when it is one
+	at      string // where the walk found it: the symlink, when it is one
 	name    string // the file's own name: UIDs follow it
 	maildir string // the Maildir folder whose dovecot-keywords applies, or ""
 	mdName  maildirName
@@ -225,7 +226,7 @@ func (s *Store) walk(dir, rel string, f *folder) error {
 		case isControlFile(name):
 			s.skip(p, "a Maildir's control file, not mail")
 		default:
-			s.addFile(f, candidate{rel: r, path: target, name: name}, "")
+			s.addFile(f, candidate{rel: r, path: target, at: p, name: name}, "")
 		}
 	}
 	return nil
@@ -250,7 +251,7 @@ func (s *Store) walkMaildirSub(dir, rel string, f *folder, maildir string) error
 		case !e.Type().IsRegular():
 			s.skip(p, "not a regular file")
 		default:
-			s.addFile(f, candidate{rel: joinRel(rel, name), path: p, name: name}, maildir)
+			s.addFile(f, candidate{rel: joinRel(rel, name), path: p, at: p, name: name}, maildir)
 		}
 	}
 	return nil
