@@ -2,6 +2,8 @@ package maildir_test
 
 import (
 	"context"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -14,6 +16,13 @@ import (
 // store wrote, opened with Options.ReadOnly, as a restore reads a Maildir
 // snapshot.
 func TestReaderConformance(t *testing.T) {
+	t.Run("with uidlists", func(t *testing.T) { runReaderConformance(t, false) })
+	// A tree whose uidlists are gone (files copied out of a broken server):
+	// UIDs and UIDVALIDITY come from the files, the same at every open.
+	t.Run("without uidlists", func(t *testing.T) { runReaderConformance(t, true) })
+}
+
+func runReaderConformance(t *testing.T, dropUidlists bool) {
 	mailboxtest.RunReader(t, mailboxtest.ReaderHarness{
 		Build: func(t *testing.T, mbs []mailboxtest.ReaderMailbox) func(t *testing.T) mailboxtest.ReadOnlyStore {
 			ctx := context.Background()
@@ -37,6 +46,14 @@ func TestReaderConformance(t *testing.T) {
 			}
 			if err := w.Close(); err != nil {
 				t.Fatal(err)
+			}
+			if dropUidlists {
+				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+					if err == nil && d.Name() == "dovecot-uidlist" {
+						os.Remove(p)
+					}
+					return nil
+				})
 			}
 			return func(t *testing.T) mailboxtest.ReadOnlyStore {
 				s, err := maildir.Open(root, &maildir.Options{ReadOnly: true})
