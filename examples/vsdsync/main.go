@@ -148,12 +148,16 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		switch name {
 		case "mailrepl":
 			tools = append(tools, tool{name, func(ctx context.Context, dir, kase string) error { return mirror(ctx, c, dir, kase) }})
-		case "dsync":
-			tools = append(tools, tool{name, func(ctx context.Context, dir, _ string) error { return env.backup(ctx, dir) }})
-		case "dsync-copy":
-			tools = append(tools, tool{name, func(ctx context.Context, dir, _ string) error {
-				return env.backup(ctx, dir, "maildir_copy_with_hardlinks=no")
-			}})
+		case "dsync", "dsync-copy":
+			if _, err := exec.LookPath("doveadm"); err != nil {
+				fmt.Fprintf(out, "doveadm is not installed: the %s rows are left out (apt-get install dovecot-core)\n", name)
+				continue
+			}
+			var settings []string
+			if name == "dsync-copy" {
+				settings = []string{"maildir_copy_with_hardlinks=no"}
+			}
+			tools = append(tools, tool{name, func(ctx context.Context, dir, _ string) error { return env.backup(ctx, dir, settings...) }})
 		case "rsync":
 			if _, err := exec.LookPath("rsync"); err != nil {
 				fmt.Fprintln(out, "rsync is not installed: its rows are left out (apt-get install rsync)")
