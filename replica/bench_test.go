@@ -52,7 +52,7 @@ import (
 // Sizes are sub-benchmarks, so one can pick (each level of -bench is an
 // unanchored pattern, so "msgs=10000" alone would also pick 100000):
 //
-//	go test ./replica -run '^$' -bench 'Mirror/.*/msgs=10000$'       # every set-up at 10,000: about 40 s
+//	go test ./replica -run '^$' -bench 'Mirror/.*/msgs=10000$'       # every set-up at 10,000: about a minute
 //	go test ./replica -run '^$' -bench 'Mirror/maildir/msgs=100000$/full'
 //
 // A whole -bench=. run takes about 4 minutes on the project's 2-core
