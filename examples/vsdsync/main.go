@@ -22,7 +22,7 @@
 //     the journal syncs every commit;
 //   - dsync: `doveadm backup` with Dovecot's defaults (mail_fsync =
 //     optimized), which hard-links message files when A and B share a file
-//     system (Dovecot 2.3.19 does it for INBOX's files);
+//     system and their folders have the same permissions, as here;
 //   - dsync-copy: the same with maildir_copy_with_hardlinks=no: every file
 //     copied, as mailrepl does;
 //   - rsync: `rsync -a A/ B/` (incremental and no-op: with --delete), a
