@@ -56,7 +56,7 @@ import (
 //	go test ./replica -run '^$' -bench 'Mirror/maildir/msgs=100000$/full'
 //
 // A whole -bench=. run takes about 4 minutes on the project's 2-core
-// machine, most of it generating the 100,000-message accounts (a minute
+// machine, most of it generating the 100,000-message accounts (tens of seconds
 // for the Maildir one, 1.7 GB) and, for the full mirrors on Maildir,
 // removing and remaking targets outside the timed part; those run one
 // iteration each, so their ratios are noisy: compare runs with -count and
