@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
@@ -29,20 +30,25 @@ type applier struct {
 	appends     [2][]Op // by the side they go to
 	appendBytes [2]int64
 	flags       map[flagKey]*flagGroup
+	flagOps     []Op // the flag ops whose changes are grouped in flags
 	nflags      int
 	expunges    [2][]Op
 	tombs       []Tombstone // to record once the expunges are made
 }
 
+// flagKey groups flag changes by side, direction and flag: a sync's
+// changes then take a few StoreFlags calls (one per flag set or cleared on
+// a side) rather than one per resulting combination of flags, and a flag a
+// user changed meanwhile on the same message is left as the user set it.
 type flagKey struct {
-	side  Side
-	flags string
+	side Side
+	op   mailbox.FlagOp // FlagsAdd or FlagsRemove
+	flag string         // the flag's key (lower case)
 }
 
 type flagGroup struct {
-	flags mailbox.Flags
-	uids  []uid.UID
-	ops   []Op
+	flag mailbox.Flag
+	uids []uid.UID
 }
 
 func newApplier(ctx context.Context, m *mboxSync) *applier {
@@ -76,14 +82,21 @@ func (a *applier) do(op Op) error {
 			return a.flushAppends(a.ctx, op.Side)
 		}
 	case OpFlags:
-		k := flagKey{op.Side, op.Flags.String()}
-		g := a.flags[k]
-		if g == nil {
-			g = &flagGroup{flags: op.Flags}
-			a.flags[k] = g
+		for _, d := range []struct {
+			op    mailbox.FlagOp
+			flags mailbox.Flags
+		}{{mailbox.FlagsAdd, op.Flags.Minus(op.Msg.Flags)}, {mailbox.FlagsRemove, op.Msg.Flags.Minus(op.Flags)}} {
+			for f := range d.flags.All() {
+				k := flagKey{op.Side, d.op, strings.ToLower(string(f))}
+				g := a.flags[k]
+				if g == nil {
+					g = &flagGroup{flag: f}
+					a.flags[k] = g
+				}
+				g.uids = append(g.uids, op.UID)
+			}
 		}
-		g.uids = append(g.uids, op.UID)
-		g.ops = append(g.ops, op)
+		a.flagOps = append(a.flagOps, op)
 		if a.nflags++; a.nflags >= maxPendingFlags {
 			return a.flushFlags(a.ctx)
 		}
@@ -104,8 +117,16 @@ func (a *applier) do(op Op) error {
 			m.keptLost = true
 		}
 	}
-	if a.state.Len() >= 4*o.BatchMessages {
-		return a.commit(a.ctx)
+	return a.maybeCommit(a.ctx)
+}
+
+// maybeCommit commits the pending state once it is large, so a long sync
+// keeps its progress; smaller amounts wait for the mailbox's last commit,
+// which carries its header too (every store change they record is durable
+// already: committing later is safe, and saves a synced write).
+func (a *applier) maybeCommit(ctx context.Context) error {
+	if a.state.Len() >= 4*a.m.s.opt.BatchMessages {
+		return a.commit(ctx)
 	}
 	return nil
 }
@@ -246,7 +267,7 @@ func (a *applier) flush(ctx context.Context) error {
 			return err
 		}
 	}
-	return a.commit(ctx)
+	return nil // the caller commits what is pending, with the header
 }
 
 func intentOf(op Op) Intent {
@@ -315,7 +336,7 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 		}
 		m.mr.Bytes += op.Msg.Size
 	}
-	return a.commit(ctx)
+	return a.maybeCommit(ctx)
 }
 
 // messageFailure reports a failure that concerns one message only (its
@@ -413,12 +434,12 @@ func (a *applier) observe(side Side, start time.Time, err error) {
 }
 
 func (a *applier) flushFlags(ctx context.Context) error {
-	if len(a.flags) == 0 {
+	if len(a.flagOps) == 0 {
 		return nil
 	}
 	m := a.m
 	keys := slices.SortedFunc(maps.Keys(a.flags), func(a, b flagKey) int {
-		return cmp.Or(cmp.Compare(a.side, b.side), cmp.Compare(a.flags, b.flags))
+		return cmp.Or(cmp.Compare(a.side, b.side), cmp.Compare(a.op, b.op), cmp.Compare(a.flag, b.flag))
 	})
 	for _, k := range keys {
 		g := a.flags[k]
@@ -426,21 +447,24 @@ func (a *applier) flushFlags(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := w.StoreFlags(ctx, m.info(k.side).Name, uid.SetOf(g.uids...), mailbox.FlagsReplace, g.flags); err != nil {
+		flag, err := mailbox.NewFlags(g.flag)
+		if err != nil {
 			return fmt.Errorf("%s store flags: %w", k.side, err)
 		}
-		m.mr.FlagChanges += len(g.ops)
+		if err := w.StoreFlags(ctx, m.info(k.side).Name, uid.SetOf(g.uids...), k.op, flag); err != nil {
+			return fmt.Errorf("%s store flags: %w", k.side, err)
+		}
 	}
-	for _, k := range keys {
-		for _, op := range a.flags[k].ops {
-			if op.Entry.Src != 0 {
-				a.state.PutEntry(m.src.ID, op.Entry)
-			}
+	for _, op := range a.flagOps {
+		m.mr.FlagChanges++
+		if op.Entry.Src != 0 {
+			a.state.PutEntry(m.src.ID, op.Entry)
 		}
 	}
 	clear(a.flags)
+	a.flagOps = nil
 	a.nflags = 0
-	return a.commit(ctx)
+	return a.maybeCommit(ctx)
 }
 
 func (a *applier) flushExpunges(ctx context.Context, side Side) error {
@@ -471,7 +495,7 @@ func (a *applier) flushExpunges(ctx context.Context, side Side) error {
 			m.mr.ExpungedSource++
 		}
 	}
-	return a.commit(ctx)
+	return a.maybeCommit(ctx)
 }
 
 // move renumbers one message on both sides (two-way mode, UID conflict):
