@@ -684,8 +684,12 @@ func decodeTombstone(k, v []byte) (Tombstone, error) {
 // Lost records.
 
 func encodeLost(l *Lost) []byte {
-	return newValue(recLost).str(l.Mailbox).str(l.Flags.String()).time(l.InternalDate).
+	e := newValue(recLost).str(l.Mailbox).str(l.Flags.String()).time(l.InternalDate).
 		varint(l.Size).str(l.Reason).time(l.Time)
+	if l.Unsure {
+		e = e.bool(true) // optional tail
+	}
+	return e
 }
 
 func decodeLost(k, v []byte) (Lost, error) {
@@ -705,6 +709,9 @@ func decodeLost(k, v []byte) (Lost, error) {
 	l.Size = d.varint()
 	l.Reason = d.str()
 	l.Time = d.time()
+	if d.err == nil && len(d.b) > 0 {
+		l.Unsure = d.bool()
+	}
 	if err := d.end(); err != nil {
 		return Lost{}, badRecord(tLost, k, err)
 	}

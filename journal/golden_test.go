@@ -56,6 +56,8 @@ func goldenCases() map[string][]goldenRecord {
 	lost := Lost{User: "bob", MailboxID: "m1", Mailbox: "INBOX", UID: 56, EmailID: id2, Flags: mailbox.MustFlags(mailbox.Flagged),
 		InternalDate: time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC), Size: 12345, Reason: "body missing", Time: when}
 	lostNoID := Lost{User: "bob", MailboxID: "m1", UID: 57, InternalDate: time.Unix(-86400, 0).UTC(), Reason: "unreadable", Time: when}
+	lostUnsure := lost
+	lostUnsure.UID, lostUnsure.Unsure, lostUnsure.Reason = 58, true, "no body; no record of an expunge"
 	cache := CachedEmailID{Store: "/var/mail/bob", MailboxID: "m1", UIDValidity: 3, UID: 9, EmailID: id2}
 
 	return map[string][]goldenRecord{
@@ -91,6 +93,7 @@ func goldenCases() map[string][]goldenRecord {
 			{name: "tombstone by EmailID", key: tombByEmailKey(ts), val: encodeTombstone(&ts)},
 			{name: "lost", key: lostKey(lost), val: encodeLost(&lost)},
 			{name: "lost without EmailID, date before 1970", key: lostKey(lostNoID), val: encodeLost(&lostNoID)},
+			{name: "lost, unsure", key: lostKey(lostUnsure), val: encodeLost(&lostUnsure)},
 		},
 		"cache.txt": {
 			{name: "EmailID", key: emailIDKey(cache.Store, cache.MailboxID, cache.UIDValidity, cache.UID), val: encodeEmailID(cache.EmailID)},

@@ -192,6 +192,10 @@ type Lost struct {
 	Size         int64     // bytes, when known (else zero)
 	Reason       string    // why it was lost, for people
 	Time         time.Time // when recovery expunged it (set from Options.Now when zero)
+	// Unsure: nothing proves a failure rather than a user's expunge (a
+	// Dovecot uidlist line whose file is gone, with no tombstone): a
+	// restore follows its policy for it.
+	Unsure bool
 }
 
 // CachedEmailID is one entry of the EmailID cache: the EmailID of message

@@ -13,7 +13,9 @@
 //     replica keeps the source's UIDs and clients that fail over to it keep
 //     their caches;
 //   - [Batcher]: make many appends durable at once (one directory fsync per
-//     batch instead of one per message).
+//     batch instead of one per message);
+//   - [IndexScanner]: list and drop index entries whose body is gone, for
+//     recovery after storage loss.
 //
 // Every call that can block takes a context. Listings are sorted by UID and
 // streamed as iterators; bodies are streamed as readers and read only on
@@ -162,4 +164,22 @@ type Batch interface {
 	// Close ends the batch; appends not committed are undone where the
 	// store can. Close after Commit does nothing.
 	Close() error
+}
+
+// IndexScanner is a store whose UID index can keep entries whose body is
+// gone: Maildir's dovecot-uidlist keeps a message's line after its file
+// was removed, whether a user expunged it (Dovecot leaves the line until it
+// compacts the file) or a disk failure lost it. Recovery uses it to find
+// such entries; what they mean is for the journal to say.
+type IndexScanner interface {
+	// Bodiless yields, in UID order, the index entries of the mailbox that
+	// have no body, with what the index still knows of them (UID; EmailID
+	// and internal date when the index caches them). Messages never
+	// yields them.
+	Bodiless(ctx context.Context, name string) iter.Seq2[Message, error]
+
+	// DropBodiless removes from the index the entries of set that still
+	// have no body (an entry whose body came back is kept). Their UIDs are
+	// never used again under this UIDVALIDITY.
+	DropBodiless(ctx context.Context, name string, set uid.Set) error
 }

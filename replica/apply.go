@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
@@ -29,19 +30,25 @@ type applier struct {
 	appends     [2][]Op // by the side they go to
 	appendBytes [2]int64
 	flags       map[flagKey]*flagGroup
+	flagOps     []Op // the flag ops whose changes are grouped in flags
 	nflags      int
 	expunges    [2][]Op
+	tombs       []Tombstone // to record once the expunges are made
 }
 
+// flagKey groups flag changes by side, direction and flag: a sync's
+// changes then take a few StoreFlags calls (one per flag set or cleared on
+// a side) rather than one per resulting combination of flags, and a flag a
+// user changed meanwhile on the same message is left as the user set it.
 type flagKey struct {
-	side  Side
-	flags string
+	side Side
+	op   mailbox.FlagOp // FlagsAdd or FlagsRemove
+	flag string         // the flag's key (lower case)
 }
 
 type flagGroup struct {
-	flags mailbox.Flags
-	uids  []uid.UID
-	ops   []Op
+	flag mailbox.Flag
+	uids []uid.UID
 }
 
 func newApplier(ctx context.Context, m *mboxSync) *applier {
@@ -75,14 +82,21 @@ func (a *applier) do(op Op) error {
 			return a.flushAppends(a.ctx, op.Side)
 		}
 	case OpFlags:
-		k := flagKey{op.Side, op.Flags.String()}
-		g := a.flags[k]
-		if g == nil {
-			g = &flagGroup{flags: op.Flags}
-			a.flags[k] = g
+		for _, d := range []struct {
+			op    mailbox.FlagOp
+			flags mailbox.Flags
+		}{{mailbox.FlagsAdd, op.Flags.Minus(op.Msg.Flags)}, {mailbox.FlagsRemove, op.Msg.Flags.Minus(op.Flags)}} {
+			for f := range d.flags.All() {
+				k := flagKey{op.Side, d.op, strings.ToLower(string(f))}
+				g := a.flags[k]
+				if g == nil {
+					g = &flagGroup{flag: f}
+					a.flags[k] = g
+				}
+				g.uids = append(g.uids, op.UID)
+			}
 		}
-		g.uids = append(g.uids, op.UID)
-		g.ops = append(g.ops, op)
+		a.flagOps = append(a.flagOps, op)
 		if a.nflags++; a.nflags >= maxPendingFlags {
 			return a.flushFlags(a.ctx)
 		}
@@ -99,9 +113,20 @@ func (a *applier) do(op Op) error {
 	case OpSkip:
 		m.mr.Skipped++
 		m.rep.addItem(&m.rep.Skipped, a.item(op))
+		if op.KeptLost {
+			m.keptLost = true
+		}
 	}
-	if a.state.Len() >= 4*o.BatchMessages {
-		return a.commit(a.ctx)
+	return a.maybeCommit(a.ctx)
+}
+
+// maybeCommit commits the pending state once it is large, so a long sync
+// keeps its progress; smaller amounts wait for the mailbox's last commit,
+// which carries its header too (every store change they record is durable
+// already: committing later is safe, and saves a synced write).
+func (a *applier) maybeCommit(ctx context.Context) error {
+	if a.state.Len() >= 4*a.m.s.opt.BatchMessages {
+		return a.commit(ctx)
 	}
 	return nil
 }
@@ -160,7 +185,42 @@ func (a *applier) tombstone(op Op, id mailbox.EmailID, u uid.UID) {
 		return
 	}
 	m := a.m
-	a.state.PutTombstone(m.s.opt.User, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: id, UID: u, Time: m.s.opt.Now()})
+	a.tombs = append(a.tombs, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: id, UID: u, Time: m.s.opt.Now()})
+}
+
+// recordTombstones adds to the pending state the tombstones of the
+// expunges about to be made (committed with them), but for messages whose
+// EmailID the source mailbox holds at a UID that stays (another copy, or a
+// copy restored under a new UID): a user did not delete those, and a
+// tombstone would keep a restore from bringing them back.
+func (a *applier) recordTombstones(ctx context.Context) error {
+	if len(a.tombs) == 0 {
+		return nil
+	}
+	m := a.m
+	want := map[mailbox.EmailID]bool{}
+	for _, t := range a.tombs {
+		want[t.EmailID] = true
+	}
+	going := map[uid.UID]bool{} // source UIDs about to be expunged
+	for _, op := range a.expunges[Source] {
+		going[op.UID] = true
+	}
+	for msg, err := range m.s.src.Messages(ctx, m.src.Name, uid.All) {
+		if err != nil {
+			return fmt.Errorf("source list (tombstones): %w", err)
+		}
+		if !going[msg.UID] {
+			delete(want, msg.EmailID)
+		}
+	}
+	for _, t := range a.tombs {
+		if want[t.EmailID] {
+			a.state.PutTombstone(m.s.opt.User, t)
+		}
+	}
+	a.tombs = nil
+	return nil
 }
 
 func (a *applier) commit(ctx context.Context) error {
@@ -188,12 +248,26 @@ func (a *applier) flush(ctx context.Context) error {
 	if err := a.flushFlags(ctx); err != nil {
 		return err
 	}
+	// Tombstones of the expunges and of the entries unpaired since the
+	// last commit: verified now, committed with the expunges.
+	for _, e := range a.expunges {
+		for _, op := range e {
+			id := op.Entry.EmailID
+			if id.IsZero() {
+				id = op.Msg.EmailID
+			}
+			a.tombstone(op, id, op.UID)
+		}
+	}
+	if err := a.recordTombstones(ctx); err != nil {
+		return err
+	}
 	for _, side := range []Side{Target, Source} {
 		if err := a.flushExpunges(ctx, side); err != nil {
 			return err
 		}
 	}
-	return a.commit(ctx)
+	return nil // the caller commits what is pending, with the header
 }
 
 func intentOf(op Op) Intent {
@@ -262,7 +336,7 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 		}
 		m.mr.Bytes += op.Msg.Size
 	}
-	return a.commit(ctx)
+	return a.maybeCommit(ctx)
 }
 
 // messageFailure reports a failure that concerns one message only (its
@@ -360,12 +434,12 @@ func (a *applier) observe(side Side, start time.Time, err error) {
 }
 
 func (a *applier) flushFlags(ctx context.Context) error {
-	if len(a.flags) == 0 {
+	if len(a.flagOps) == 0 {
 		return nil
 	}
 	m := a.m
 	keys := slices.SortedFunc(maps.Keys(a.flags), func(a, b flagKey) int {
-		return cmp.Or(cmp.Compare(a.side, b.side), cmp.Compare(a.flags, b.flags))
+		return cmp.Or(cmp.Compare(a.side, b.side), cmp.Compare(a.op, b.op), cmp.Compare(a.flag, b.flag))
 	})
 	for _, k := range keys {
 		g := a.flags[k]
@@ -373,21 +447,24 @@ func (a *applier) flushFlags(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := w.StoreFlags(ctx, m.info(k.side).Name, uid.SetOf(g.uids...), mailbox.FlagsReplace, g.flags); err != nil {
+		flag, err := mailbox.NewFlags(g.flag)
+		if err != nil {
 			return fmt.Errorf("%s store flags: %w", k.side, err)
 		}
-		m.mr.FlagChanges += len(g.ops)
+		if err := w.StoreFlags(ctx, m.info(k.side).Name, uid.SetOf(g.uids...), k.op, flag); err != nil {
+			return fmt.Errorf("%s store flags: %w", k.side, err)
+		}
 	}
-	for _, k := range keys {
-		for _, op := range a.flags[k].ops {
-			if op.Entry.Src != 0 {
-				a.state.PutEntry(m.src.ID, op.Entry)
-			}
+	for _, op := range a.flagOps {
+		m.mr.FlagChanges++
+		if op.Entry.Src != 0 {
+			a.state.PutEntry(m.src.ID, op.Entry)
 		}
 	}
 	clear(a.flags)
+	a.flagOps = nil
 	a.nflags = 0
-	return a.commit(ctx)
+	return a.maybeCommit(ctx)
 }
 
 func (a *applier) flushExpunges(ctx context.Context, side Side) error {
@@ -412,18 +489,13 @@ func (a *applier) flushExpunges(ctx context.Context, side Side) error {
 		if op.Entry.Src != 0 {
 			a.state.DeleteEntry(m.src.ID, op.Entry.Src)
 		}
-		id := op.Entry.EmailID
-		if id.IsZero() {
-			id = op.Msg.EmailID
-		}
-		a.tombstone(op, id, op.UID)
 		if side == Target {
 			m.mr.Expunged++
 		} else {
 			m.mr.ExpungedSource++
 		}
 	}
-	return a.commit(ctx)
+	return a.maybeCommit(ctx)
 }
 
 // move renumbers one message on both sides (two-way mode, UID conflict):

@@ -49,7 +49,11 @@ type Input struct {
 	// EmailID from this mailbox: target-only mail with a tombstone is not
 	// copied back to the source. May be nil.
 	Tombstoned func(mailbox.EmailID) bool
-	Resolve    Resolver
+	// Lost reports whether recovery recorded the message with that EmailID
+	// as lost from side's mailbox: its absence there is a failure, not a
+	// user's expunge, so it is never propagated. May be nil.
+	Lost    func(side Side, id mailbox.EmailID) bool
+	Resolve Resolver
 }
 
 // Info2 is what the plan needs of one side's mailbox.
@@ -118,6 +122,18 @@ type planner struct {
 	byID     map[mailbox.EmailID][]int
 	byFP     map[mailbox.Fingerprint][]int
 	claimed  map[int]bool
+}
+
+// lost reports whether the message with EmailID id is recorded as lost
+// from side.
+func (p *planner) lost(side Side, id mailbox.EmailID) bool {
+	return p.in.Lost != nil && !id.IsZero() && p.in.Lost(side, id)
+}
+
+// keptOnTarget is the op of a message the source lost and the target
+// still has: a mirror keeps it there, for a restore.
+func keptOnTarget(u uid.UID, d *mailbox.Message) Op {
+	return Op{Kind: OpSkip, Side: Target, UID: u, Msg: *d, KeptLost: true, Reason: "lost on the source (recorded by recovery): kept on the target, to restore from"}
 }
 
 func (p *planner) id(side Side, m *mailbox.Message) (mailbox.EmailID, error) {
@@ -192,6 +208,9 @@ func (p *planner) mirrorIdentity(u uid.UID, r row) error {
 		return p.emit(p.appendOp(Target, u, Source, r.S, "new"))
 	case r.D != nil:
 		if r.E != nil {
+			if p.lost(Source, r.E.EmailID) {
+				return p.emit(keptOnTarget(u, r.D))
+			}
 			return p.emit(Op{Kind: OpExpunge, Side: Target, UID: u, Msg: *r.D, Entry: *r.E, Tombstone: true, Reason: "expunged on source"})
 		}
 		if ours, err := p.intended(Target, r.D); err != nil {
@@ -283,12 +302,23 @@ func (p *planner) twoWayIdentity(u uid.UID, r row) error {
 		return p.mergeOps(r, id, base)
 	case r.S != nil:
 		if r.E != nil {
-			return p.emit(Op{Kind: OpExpunge, Side: Source, UID: u, Msg: *r.S, Entry: *r.E, Tombstone: true, Reason: "expunged on target"})
+			if !p.lost(Target, r.E.EmailID) {
+				return p.emit(Op{Kind: OpExpunge, Side: Source, UID: u, Msg: *r.S, Entry: *r.E, Tombstone: true, Reason: "expunged on target"})
+			}
+			// Lost on the target: it goes back there, under a new UID.
+			if err := p.emit(Op{Kind: OpUnpair, Entry: *r.E, Reason: "lost on the target (recorded by recovery)"}); err != nil {
+				return err
+			}
 		}
 		return p.newOneSide(Source, u, r.S)
 	case r.D != nil:
 		if r.E != nil {
-			return p.emit(Op{Kind: OpExpunge, Side: Target, UID: u, Msg: *r.D, Entry: *r.E, Tombstone: true, Reason: "expunged on source"})
+			if !p.lost(Source, r.E.EmailID) {
+				return p.emit(Op{Kind: OpExpunge, Side: Target, UID: u, Msg: *r.D, Entry: *r.E, Tombstone: true, Reason: "expunged on source"})
+			}
+			if err := p.emit(Op{Kind: OpUnpair, Entry: *r.E, Reason: "lost on the source (recorded by recovery)"}); err != nil {
+				return err
+			}
 		}
 		return p.newOneSide(Target, u, r.D)
 	case r.E != nil:
@@ -509,6 +539,9 @@ func (p *planner) mirrorMap(r row) error {
 	case r.S != nil:
 		return p.newOnSource(r.S, false)
 	case r.E != nil && r.D != nil:
+		if p.lost(Source, r.E.EmailID) {
+			return p.emit(keptOnTarget(r.D.UID, r.D))
+		}
 		return p.emit(Op{Kind: OpExpunge, Side: Target, UID: r.D.UID, Msg: *r.D, Entry: *r.E, Tombstone: true, Reason: "expunged on source"})
 	case r.E != nil:
 		return p.emit(Op{Kind: OpUnpair, Entry: *r.E, Tombstone: true, Reason: "expunged on both sides"})
@@ -521,10 +554,19 @@ func (p *planner) twoWayMap(r row) error {
 	case r.S != nil && r.E != nil && r.D != nil:
 		return p.mergeOps(r, r.E.EmailID, &r.E.Flags)
 	case r.S != nil && r.E != nil:
+		if p.lost(Target, r.E.EmailID) {
+			return p.emit(p.appendOp(Target, 0, Source, r.S, "lost on the target (recorded by recovery): copied again"))
+		}
 		return p.emit(Op{Kind: OpExpunge, Side: Source, UID: r.S.UID, Msg: *r.S, Entry: *r.E, Tombstone: true, Reason: "expunged on target"})
 	case r.S != nil:
 		return p.newOnSource(r.S, true)
 	case r.E != nil && r.D != nil:
+		if p.lost(Source, r.E.EmailID) {
+			if err := p.emit(Op{Kind: OpUnpair, Entry: *r.E, Reason: "lost on the source (recorded by recovery)"}); err != nil {
+				return err
+			}
+			return p.emit(p.appendOp(Source, 0, Target, r.D, "lost on the source (recorded by recovery): copied again"))
+		}
 		return p.emit(Op{Kind: OpExpunge, Side: Target, UID: r.D.UID, Msg: *r.D, Entry: *r.E, Tombstone: true, Reason: "expunged on source"})
 	case r.E != nil:
 		return p.emit(Op{Kind: OpUnpair, Entry: *r.E, Tombstone: true, Reason: "expunged on both sides"})
@@ -535,6 +577,9 @@ func (p *planner) twoWayMap(r row) error {
 func (p *planner) migrateMap(r row) error {
 	switch {
 	case r.S != nil && r.E != nil && r.D == nil:
+		if p.lost(Target, r.E.EmailID) {
+			return p.emit(p.appendOp(Target, 0, Source, r.S, "lost on the target (recorded by recovery): copied again"))
+		}
 		return p.emit(Op{Kind: OpSkip, Side: Source, UID: r.S.UID, Msg: *r.S, Reason: "deleted on target: not copied again"})
 	case r.S != nil && r.E == nil:
 		return p.newOnSource(r.S, false)

@@ -23,6 +23,7 @@ func NewJournalState(j *journal.Journal) *JournalState { return &JournalState{j:
 var (
 	_ State        = (*JournalState)(nil)
 	_ EmailIDCache = (*JournalState)(nil)
+	_ Records      = (*JournalState)(nil)
 )
 
 // The engine's marks in journal.Header.Marks.
@@ -170,5 +171,58 @@ func (b *journalBatch) PutTombstone(user string, t Tombstone) {
 func (b *journalBatch) Len() int { return b.b.Len() }
 func (b *journalBatch) Commit(ctx context.Context) error {
 	_, err := b.b.Commit(ctx)
+	return err
+}
+
+// Tombstone implements Records.
+func (s *JournalState) Tombstone(ctx context.Context, user string, mbox mailbox.ID, id mailbox.EmailID) (Tombstone, bool, error) {
+	t, found, err := s.j.Tombstone(user, mbox, id)
+	return Tombstone{MailboxID: t.MailboxID, Mailbox: t.Mailbox, EmailID: t.EmailID, UID: t.UID, Time: t.Time}, found, err
+}
+
+func fromJournalLost(l journal.Lost) Lost {
+	return Lost{MailboxID: l.MailboxID, Mailbox: l.Mailbox, UID: l.UID, EmailID: l.EmailID, Flags: l.Flags,
+		InternalDate: l.InternalDate, Size: l.Size, Reason: l.Reason, Unsure: l.Unsure, Time: l.Time}
+}
+
+func toJournalLost(user string, l Lost) journal.Lost {
+	return journal.Lost{User: user, MailboxID: l.MailboxID, Mailbox: l.Mailbox, UID: l.UID, EmailID: l.EmailID, Flags: l.Flags,
+		InternalDate: l.InternalDate, Size: l.Size, Reason: l.Reason, Unsure: l.Unsure, Time: l.Time}
+}
+
+// LostRecord implements Records.
+func (s *JournalState) LostRecord(ctx context.Context, user string, mbox mailbox.ID, id mailbox.EmailID) (Lost, bool, error) {
+	l, found, err := s.j.LostRecord(user, mbox, id)
+	return fromJournalLost(l), found, err
+}
+
+// LostIn implements Records.
+func (s *JournalState) LostIn(ctx context.Context, user string, mbox mailbox.ID) iter.Seq2[Lost, error] {
+	return func(yield func(Lost, error) bool) {
+		for l, err := range s.j.Lost(ctx, user, mbox) {
+			if !yield(fromJournalLost(l), err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// RecordLost implements Records.
+func (s *JournalState) RecordLost(ctx context.Context, user string, lost []Lost) error {
+	b := s.j.NewBatch()
+	for _, l := range lost {
+		b.PutLost(toJournalLost(user, l))
+	}
+	_, err := b.Commit(ctx)
+	return err
+}
+
+// ForgetLost implements Records.
+func (s *JournalState) ForgetLost(ctx context.Context, user string, lost []Lost) error {
+	b := s.j.NewBatch()
+	for _, l := range lost {
+		b.DeleteLost(toJournalLost(user, l))
+	}
+	_, err := b.Commit(ctx)
 	return err
 }

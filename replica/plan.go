@@ -86,7 +86,11 @@ type Op struct {
 	// AlsoUID, for a move, is a copy of the same message on the other
 	// side, dropped once the move is done.
 	AlsoUID uid.UID
-	Reason  string
+	// KeptLost marks a skip of a message the source lost that the target
+	// keeps: the state then no longer matches the source, and the next
+	// sync compares both sides in full.
+	KeptLost bool
+	Reason   string
 }
 
 // String formats the op on one line, as dry runs and golden tests show it.

@@ -354,3 +354,26 @@ func TestStopIsGraceful(t *testing.T) {
 		t.Errorf("after resuming:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestTombstones: an expunge a user made leaves a tombstone; an expunge of
+// one copy while another copy of the message stays does not.
+func TestTombstones(t *testing.T) {
+	ctx := context.Background()
+	src, dst := newMem(t, nil), newMem(t, nil)
+	mustAppend(t, src, mailbox.Inbox, "a")
+	mustAppend(t, src, mailbox.Inbox, "b")
+	mustAppend(t, src, mailbox.Inbox, "b") // a second copy of b
+	state := NewMemState()
+	mustSync(t, src, dst, &Options{State: state, User: "u"})
+	if err := src.Expunge(ctx, mailbox.Inbox, uid.SetOf(1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	rep := mustSync(t, src, dst, &Options{State: state, User: "u"})
+	if rep.Total.Expunged != 2 {
+		t.Fatalf("%+v", rep.Total)
+	}
+	ts := state.Tombstones("u")
+	if len(ts) != 1 || ts[0].EmailID != mailbox.EmailIDOf(body("a")) {
+		t.Fatalf("tombstones %+v, want one, for a (b still has a copy)", ts)
+	}
+}

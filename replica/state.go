@@ -122,6 +122,7 @@ type MemState struct {
 		pairs      map[string]map[mailbox.ID]*memMailbox
 		tombstones map[string][]Tombstone
 		deleted    map[string]map[mailbox.ID]bool
+		lost       map[string][]Lost
 		commits    int
 	}
 }
@@ -138,10 +139,14 @@ func NewMemState() *MemState {
 	s.mu.pairs = map[string]map[mailbox.ID]*memMailbox{}
 	s.mu.tombstones = map[string][]Tombstone{}
 	s.mu.deleted = map[string]map[mailbox.ID]bool{}
+	s.mu.lost = map[string][]Lost{}
 	return s
 }
 
-var _ State = (*MemState)(nil)
+var (
+	_ State   = (*MemState)(nil)
+	_ Records = (*MemState)(nil)
+)
 
 // Headers implements State.
 func (s *MemState) Headers(ctx context.Context, pair string) ([]Header, error) {
@@ -238,6 +243,68 @@ func (s *MemState) Tombstoned(ctx context.Context, user string, mbox mailbox.ID,
 		}
 	}
 	return false, nil
+}
+
+// Tombstone implements Records.
+func (s *MemState) Tombstone(ctx context.Context, user string, mbox mailbox.ID, id mailbox.EmailID) (Tombstone, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.mu.tombstones[user] {
+		if t.MailboxID == mbox && t.EmailID == id {
+			return t, true, nil
+		}
+	}
+	return Tombstone{}, false, nil
+}
+
+// LostRecord implements Records.
+func (s *MemState) LostRecord(ctx context.Context, user string, mbox mailbox.ID, id mailbox.EmailID) (Lost, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.mu.lost[user] {
+		if l.MailboxID == mbox && l.EmailID == id {
+			return l, true, nil
+		}
+	}
+	return Lost{}, false, nil
+}
+
+// LostIn implements Records.
+func (s *MemState) LostIn(ctx context.Context, user string, mbox mailbox.ID) iter.Seq2[Lost, error] {
+	s.mu.Lock()
+	var ls []Lost
+	for _, l := range s.mu.lost[user] {
+		if l.MailboxID == mbox {
+			ls = append(ls, l)
+		}
+	}
+	s.mu.Unlock()
+	return sliceSeq(ctx, ls)
+}
+
+// RecordLost implements Records.
+func (s *MemState) RecordLost(ctx context.Context, user string, lost []Lost) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range lost {
+		i := slices.IndexFunc(s.mu.lost[user], func(o Lost) bool { return o.MailboxID == l.MailboxID && o.EmailID == l.EmailID && o.UID == l.UID })
+		if i >= 0 {
+			s.mu.lost[user][i] = l
+		} else {
+			s.mu.lost[user] = append(s.mu.lost[user], l)
+		}
+	}
+	return nil
+}
+
+// ForgetLost implements Records.
+func (s *MemState) ForgetLost(ctx context.Context, user string, lost []Lost) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range lost {
+		s.mu.lost[user] = slices.DeleteFunc(s.mu.lost[user], func(o Lost) bool { return o.MailboxID == l.MailboxID && o.EmailID == l.EmailID && o.UID == l.UID })
+	}
+	return nil
 }
 
 // Tombstones returns the tombstones recorded for user.
@@ -347,4 +414,42 @@ func compareStrings(a, b string) int {
 type EmailIDCache interface {
 	EmailID(store string, mbox mailbox.ID, v uid.Validity, u uid.UID) (mailbox.EmailID, bool, error)
 	PutEmailID(store string, mbox mailbox.ID, v uid.Validity, u uid.UID, id mailbox.EmailID) error
+}
+
+// Lost is a message recovery expunged because its body was missing,
+// unreadable, truncated or no longer matched its EmailID: a restore brings
+// it back, and a sync does not take its absence for a user's expunge.
+type Lost struct {
+	MailboxID    mailbox.ID // the mailbox of the store recovery scanned
+	Mailbox      string
+	UID          uid.UID
+	EmailID      mailbox.EmailID // zero when not known
+	Flags        mailbox.Flags
+	InternalDate time.Time
+	Size         int64
+	Reason       string
+	// Unsure: nothing proves a failure rather than a user's expunge (an
+	// index entry without a body, on a store that keeps such entries for
+	// expunged messages, with no tombstone): a restore follows its policy.
+	Unsure bool
+	Time   time.Time
+}
+
+// Records is what recovery and restore keep beside the sync state: lost
+// messages and the evidence of users' deletions. [MemState] and
+// [JournalState] implement it.
+type Records interface {
+	// Tombstone returns the user's tombstone for the EmailID in the
+	// mailbox, if there is one.
+	Tombstone(ctx context.Context, user string, mbox mailbox.ID, id mailbox.EmailID) (Tombstone, bool, error)
+	// LostRecord returns the lost record for the EmailID in the mailbox.
+	LostRecord(ctx context.Context, user string, mbox mailbox.ID, id mailbox.EmailID) (Lost, bool, error)
+	// LostIn yields every lost record of the mailbox.
+	LostIn(ctx context.Context, user string, mbox mailbox.ID) iter.Seq2[Lost, error]
+	// RecordLost records lost messages, durably, all or none.
+	RecordLost(ctx context.Context, user string, lost []Lost) error
+	// ForgetLost drops lost records (their messages were restored).
+	ForgetLost(ctx context.Context, user string, lost []Lost) error
+	// MailboxDeleted reports whether the user deleted the mailbox.
+	MailboxDeleted(ctx context.Context, user string, id mailbox.ID) (bool, error)
 }

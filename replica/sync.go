@@ -292,6 +292,12 @@ type mboxSync struct {
 	// as expunged.
 	distrust bool
 	suspect  Side
+	// keptLost: the target keeps a message the source lost, so the entries
+	// do not describe the source: the header is not marked complete.
+	keptLost bool
+	// pending is the state a successful plan left to commit with the
+	// header.
+	pending StateBatch
 }
 
 func (m *mboxSync) info(side Side) mailbox.Info {
@@ -453,12 +459,25 @@ func (m *mboxSync) run(ctx context.Context) error {
 		return nil
 	}
 	if err := m.alignUIDNext(ctx); err != nil {
-		return err
+		return errors.Join(err, m.commitPending(ctx))
 	}
 	if err := m.subscriptions(ctx, hdr); err != nil {
-		return err
+		return errors.Join(err, m.commitPending(ctx))
 	}
 	return m.commitHeader(ctx)
+}
+
+// commitPending commits what the plan left pending, without the header.
+func (m *mboxSync) commitPending(ctx context.Context) error {
+	b := m.pending
+	m.pending = nil
+	if b == nil || b.Len() == 0 {
+		return nil
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("commit state: %w", err)
+	}
+	return nil
 }
 
 // unchanged reports whether both sides can tell, by their modseqs, that
@@ -591,8 +610,12 @@ func (m *mboxSync) commitHeader(ctx context.Context) error {
 	if err := m.status(ctx); err != nil {
 		return err
 	}
-	b := m.s.opt.State.Begin(m.s.opt.Pair)
-	b.PutHeader(m.header(true))
+	b := m.pending
+	if b == nil {
+		b = m.s.opt.State.Begin(m.s.opt.Pair)
+	}
+	m.pending = nil
+	b.PutHeader(m.header(!m.keptLost))
 	for _, in := range m.intents {
 		b.DeleteIntent(m.src.ID, in)
 	}
@@ -659,6 +682,7 @@ func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
 		Target:     m.listing(ctx, Target, h),
 		Intents:    m.intents,
 		Tombstoned: func(id mailbox.EmailID) bool { return m.tombstoned(ctx, id) },
+		Lost:       func(side Side, id mailbox.EmailID) bool { return m.lost(ctx, side, id) },
 		Resolve: func(side Side, msg mailbox.Message, fp bool) (Identity, error) {
 			return m.resolve(ctx, side, msg, fp)
 		},
@@ -674,13 +698,18 @@ func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
 	err := Diff(in, a.do)
 	if errors.Is(err, ErrUIDReused) {
 		// What was planned rests on a history that is not to be trusted:
-		// drop it (expunges wait for the end, so none was made).
-		return err
+		// drop it (expunges wait for the end, so none was made), but keep
+		// what copies recorded.
+		return errors.Join(err, a.commit(ctx))
 	}
 	if ferr := a.flush(ctx); ferr != nil && (err == nil || errors.Is(err, ErrRealign)) {
 		err = ferr
 	}
-	return err
+	if err != nil {
+		return errors.Join(err, a.commit(ctx))
+	}
+	m.pending = a.state // committed with the header
+	return nil
 }
 
 // resolve finds a message's identity, reading its body when no listing or
@@ -815,4 +844,15 @@ func copyCtx(ctx context.Context, dst interface{ Write([]byte) (int, error) }, s
 			return n, err
 		}
 	}
+}
+
+// lost reports whether recovery recorded the message with EmailID id as
+// lost from side's mailbox (when the state keeps such records).
+func (m *mboxSync) lost(ctx context.Context, side Side, id mailbox.EmailID) bool {
+	rec, ok := m.s.opt.State.(Records)
+	if !ok {
+		return false
+	}
+	_, found, err := rec.LostRecord(ctx, m.s.opt.User, m.info(side).ID, id)
+	return err == nil && found
 }

@@ -3,6 +3,7 @@ package maildir
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io/fs"
@@ -470,8 +471,18 @@ func (f *folder) syncHeldLocked(ctx context.Context, op string) (*uidlist, error
 func (f *folder) assignInMemoryLocked(miss []string) {
 	var l *uidlist
 	if f.ul == nil {
+		// No uidlist: the UIDVALIDITY comes from the folder's path and file
+		// names, so two opens of an unchanged tree (a backup read twice)
+		// agree, and a tree whose files changed gets another.
 		sum := sha256.Sum256([]byte(f.s.realRoot + "/" + f.dir))
-		l = newUidlist(f.s.roValidity, 1)
+		h := sha256.New()
+		h.Write(sum[:])
+		for _, base := range miss {
+			h.Write([]byte(base))
+			h.Write([]byte{0})
+		}
+		v := binary.BigEndian.Uint32(h.Sum(nil)) | 1
+		l = newUidlist(uid.Validity(v), 1)
 		l.guid = hex.EncodeToString(sum[:16])
 		f.synthetic = true
 	} else {

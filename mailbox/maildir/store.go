@@ -119,10 +119,6 @@ type Store struct {
 	pid      int
 	lockSet  lockSettings
 
-	// roValidity is the UIDVALIDITY a read-only store gives folders that
-	// have no dovecot-uidlist.
-	roValidity uid.Validity
-
 	structure chan struct{} // serializes Create, Rename and Delete
 
 	// fault, set by tests only, makes the named step fail ("write
@@ -192,7 +188,6 @@ func Open(root string, opts *Options) (*Store, error) {
 			}
 		}
 	}
-	s.roValidity = uid.Validity(max(1, uint32(s.opts.Now().Unix())))
 	return s, nil
 }
 

@@ -1,0 +1,114 @@
+package loose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+
+	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/uid"
+)
+
+// Messages lists the messages in set from the mailbox's index: sizes
+// and dates from stat, flags from Maildir names, EmailIDs of the files
+// read whole when they were examined (zero for the others). It reads no
+// message.
+func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq2[mailbox.Message, error] {
+	return func(yield func(mailbox.Message, error) bool) {
+		const op = "list"
+		f, err := s.folder(op, name)
+		if err != nil {
+			yield(mailbox.Message{}, err)
+			return
+		}
+		x, err := s.index(ctx, op, name, f)
+		if err != nil {
+			yield(mailbox.Message{}, err)
+			return
+		}
+		n := uid.UID(len(x.entries))
+		for r := range set.Ranges() {
+			if r.Start > n {
+				return
+			}
+			// max: a Set literal that is not canonical may hold 0.
+			for u := max(r.Start, 1); u <= min(r.Stop, n); u++ {
+				if err := ctx.Err(); err != nil {
+					yield(mailbox.Message{}, s.err(op, name, 0, "", err))
+					return
+				}
+				if err := s.checkOpen(op, name); err != nil {
+					yield(mailbox.Message{}, err)
+					return
+				}
+				if !yield(x.entries[u-1].message(u), nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Open returns a message file's bytes. A file removed since its mailbox
+// was examined gives an error wrapping mailbox.ErrNotFound; one whose size
+// changed, or whose bytes no longer have the EmailID listed, an error
+// wrapping mailbox.ErrCorrupt (at Open, or at the end of the read).
+func (s *Store) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser, error) {
+	const op = "open"
+	f, err := s.folder(op, name)
+	if err != nil {
+		return nil, err
+	}
+	x, err := s.index(ctx, op, name, f)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, s.err(op, name, u, "", err)
+	}
+	if u == 0 || int64(u) > int64(len(x.entries)) {
+		return nil, s.err(op, name, u, "", mailbox.ErrNotFound)
+	}
+	e := &x.entries[u-1]
+	file, err := openFile(e.c)
+	if err != nil {
+		return nil, s.err(op, name, u, e.c.path, err)
+	}
+	fi, err := file.Stat()
+	switch {
+	case err != nil:
+	case !fi.Mode().IsRegular():
+		err = fmt.Errorf("%w: %w: no longer a regular file", mailbox.ErrCorrupt, errChanged)
+	case fi.Size() != e.size:
+		err = fmt.Errorf("%w: %w: %d bytes, %d when examined", mailbox.ErrCorrupt, errChanged, fi.Size(), e.size)
+	}
+	if err != nil {
+		file.Close()
+		return nil, s.err(op, name, u, e.c.path, err)
+	}
+	return &body{
+		r:    mailbox.NewVerifyingReader(file, e.id, e.size),
+		file: file,
+		err:  func(err error) error { return s.err("read", name, u, e.c.path, err) },
+	}, nil
+}
+
+// body is a message being read.
+type body struct {
+	r    io.Reader
+	file *os.File
+	err  func(error) error
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = b.err(err)
+	}
+	return n, err
+}
+
+func (b *body) Close() error { return b.file.Close() }

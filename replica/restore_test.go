@@ -1,0 +1,281 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/memstore"
+	"github.com/mailrepl/mailrepl/uid"
+)
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("input/output error") }
+func (errReader) Close() error             { return nil }
+
+// TestRecoverFindsDamage: a body that no longer matches its EmailID, one
+// that cannot be read, and one that vanished though the index lists it are
+// recorded as lost (sure), quarantined when readable, and expunged; the
+// sound messages are untouched.
+func TestRecoverFindsDamage(t *testing.T) {
+	ctx := context.Background()
+	live := newMem(t, nil)
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		mustAppend(t, live, mailbox.Inbox, n, mailbox.Seen)
+	}
+	w := &world{body: func(mbox string, u uid.UID, rc io.ReadCloser) io.ReadCloser {
+		switch u {
+		case 2:
+			return flipByte(rc)
+		case 3:
+			rc.Close()
+			return errReader{}
+		}
+		return rc
+	}, spy: func(op, mbox string, u uid.UID) error {
+		if op == "open" && u == 4 {
+			return &mailbox.Error{Op: "open", Mailbox: mbox, UID: u, Err: mailbox.ErrNotFound}
+		}
+		return nil
+	}}
+	state := NewMemState()
+	q := t.TempDir()
+	store := &faultStore{s: live, w: w}
+	dry, err := Recover(ctx, store, &RecoverOptions{User: "alice", Records: state, DryRun: true})
+	if err != nil || dry.Lost != 3 || len(state.mu.lost["alice"]) != 0 {
+		t.Fatalf("dry run: %+v, %v (records %d)", dry, err, len(state.mu.lost["alice"]))
+	}
+	rep, err := Recover(ctx, store, &RecoverOptions{User: "alice", Records: state, QuarantineDir: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Lost != 3 || rep.Checked != 5 {
+		t.Fatalf("%+v", rep)
+	}
+	var left []uid.UID
+	for m, err := range live.Messages(ctx, mailbox.Inbox, uid.All) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, m.UID)
+	}
+	if len(left) != 2 || left[0] != 1 || left[1] != 5 {
+		t.Fatalf("left %v, want [1 5]", left)
+	}
+	reasons := map[uid.UID]string{}
+	for l, err := range state.LostIn(ctx, "alice", dry.itemsMailboxID(t, live)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Unsure || l.EmailID.IsZero() || !l.Flags.Has(mailbox.Seen) {
+			t.Errorf("lost record %+v", l)
+		}
+		reasons[l.UID] = l.Reason
+	}
+	for u, want := range map[uid.UID]string{2: "damaged", 3: "unreadable", 4: "missing"} {
+		if !strings.Contains(reasons[u], want) {
+			t.Errorf("uid %d lost for %q, want it to say %q", u, reasons[u], want)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(q, "alice", "*.eml"))
+	if len(files) != 1 {
+		t.Fatalf("quarantine holds %v, want uid 2's damaged body", files)
+	}
+	if b, _ := os.ReadFile(files[0]); len(b) != len(body("b")) {
+		t.Errorf("quarantined %d bytes, want %d", len(b), len(body("b")))
+	}
+}
+
+func (r *RecoverReport) itemsMailboxID(t *testing.T, s mailbox.Reader) mailbox.ID {
+	info, err := s.Status(context.Background(), mailbox.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.ID
+}
+
+// TestRestoreEvidence: what the evidence and the policy decide.
+func TestRestoreEvidence(t *testing.T) {
+	ctx := context.Background()
+	type setup struct {
+		backup, live *memstore.Store
+		state        *MemState
+		inbox        mailbox.ID
+	}
+	// A backup of a, b, c, d, e; the live store then loses or deletes some.
+	build := func(t *testing.T) setup {
+		live := newMem(t, nil)
+		for _, n := range []string{"a", "b", "c", "d", "e"} {
+			mustAppend(t, live, mailbox.Inbox, n, mailbox.Flagged)
+		}
+		backup, err := live.Clone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := live.Status(ctx, mailbox.Inbox)
+		state := NewMemState()
+		// b: a user expunged it (a sync left a tombstone).
+		// c: recovery lost it (sure); d: lost, unsure; e: gone, no evidence.
+		state.RecordLost(ctx, "alice", []Lost{
+			{MailboxID: info.ID, Mailbox: mailbox.Inbox, UID: 3, EmailID: mailbox.EmailIDOf(body("c")), Time: time.Now()},
+			{MailboxID: info.ID, Mailbox: mailbox.Inbox, UID: 4, EmailID: mailbox.EmailIDOf(body("d")), Unsure: true, Time: time.Now()},
+		})
+		b := state.Begin("p")
+		b.PutTombstone("alice", Tombstone{MailboxID: info.ID, Mailbox: mailbox.Inbox, EmailID: mailbox.EmailIDOf(body("b")), UID: 2, Time: time.Now().Add(-time.Hour)})
+		b.Commit(ctx)
+		if err := live.Expunge(ctx, mailbox.Inbox, uid.SetOf(2, 3, 4, 5)); err != nil {
+			t.Fatal(err)
+		}
+		return setup{backup, live, state, info.ID}
+	}
+	ids := func(s mailbox.Reader) []string {
+		var out []string
+		for m, err := range s.Messages(ctx, mailbox.Inbox, uid.All) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []string{"a", "b", "c", "d", "e"} {
+				if m.EmailID == mailbox.EmailIDOf(body(n)) {
+					out = append(out, n)
+					if !m.Flags.Has(mailbox.Flagged) || m.UID <= 5 && n != "a" {
+						t.Errorf("%s at uid %d with (%s): want a new UID and \\Flagged", n, m.UID, m.Flags)
+					}
+				}
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		policy RestorePolicy
+		live   func(s setup) mailbox.Store // defaults to the live store
+		want   string
+	}{
+		// memstore's index records expunges: e is known expunged after the
+		// backup, by a user (no lost record), so it stays out.
+		{name: "restore when unsure, authoritative index", policy: RestoreWhenUnsure, want: "a c d"},
+		{name: "skip when unsure, authoritative index", policy: SkipWhenUnsure, want: "a c"},
+		// Without an authoritative index (no change tracking), e is unsure.
+		{name: "restore when unsure, plain index", policy: RestoreWhenUnsure, live: func(s setup) mailbox.Store { return plainStore{s.live} }, want: "a c d e"},
+		{name: "skip when unsure, plain index", policy: SkipWhenUnsure, live: func(s setup) mailbox.Store { return plainStore{s.live} }, want: "a c"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := build(t)
+			into := mailbox.Store(s.live)
+			if tc.live != nil {
+				into = tc.live(s)
+			}
+			rep, err := Restore(ctx, s.backup, into, &RestoreOptions{User: "alice", Records: s.state, Policy: tc.policy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(ids(s.live), " "); got != tc.want {
+				t.Fatalf("live holds %s, want %s (report %+v, skipped %v)", got, tc.want, rep.Total, rep.Skipped)
+			}
+			if rep.Total.SkippedDeleted < 1 || rep.Total.Present != 1 {
+				t.Errorf("report %+v", rep.Total)
+			}
+			// Restored lost records are gone; the unsure one skipped stays.
+			var left []uid.UID
+			for l := range s.state.LostIn(ctx, "alice", s.inbox) {
+				left = append(left, l.UID)
+			}
+			wantLeft := 0
+			if tc.policy == SkipWhenUnsure {
+				wantLeft = 1
+			}
+			if len(left) != wantLeft {
+				t.Errorf("lost records left: %v, want %d", left, wantLeft)
+			}
+			again, err := Restore(ctx, s.backup, into, &RestoreOptions{User: "alice", Records: s.state, Policy: tc.policy})
+			if err != nil || again.Total.Restored != 0 {
+				t.Errorf("second restore: %+v, %v", again.Total, err)
+			}
+		})
+	}
+	t.Run("time window and excluded folders", func(t *testing.T) {
+		s := build(t)
+		rep, err := Restore(ctx, s.backup, plainStore{s.live}, &RestoreOptions{User: "alice", Records: s.state,
+			Until: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil || rep.Total.Restored != 0 || rep.Total.SkippedPolicy != 4 {
+			t.Fatalf("window before every message: %+v, %v", rep.Total, err)
+		}
+		rep, err = Restore(ctx, s.backup, plainStore{s.live}, &RestoreOptions{User: "alice", Records: s.state,
+			Mailboxes: func(string) bool { return false }})
+		if err != nil || len(rep.Mailboxes) != 0 {
+			t.Fatalf("every folder excluded: %+v, %v", rep, err)
+		}
+	})
+	t.Run("missing live mailbox", func(t *testing.T) {
+		s := build(t)
+		if _, err := s.backup.Create(ctx, "Work"); err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, s.backup, "Work", "w")
+		rep, err := Restore(ctx, s.backup, s.live, &RestoreOptions{User: "alice", Records: s.state})
+		if err != nil || !rep.Mailboxes[len(rep.Mailboxes)-1].Created || rep.Total.Restored != 3 {
+			t.Fatalf("%+v, %v", rep, err)
+		}
+		// Deleted by its user on record: left alone.
+		s = build(t)
+		info, _ := s.backup.Create(ctx, "Old")
+		mustAppend(t, s.backup, "Old", "o")
+		s.state.RecordMailboxDeleted("alice", info.ID)
+		rep, err = Restore(ctx, s.backup, s.live, &RestoreOptions{User: "alice", Records: s.state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.live.Status(ctx, "Old"); !errors.Is(err, mailbox.ErrNotFound) {
+			t.Fatalf("a mailbox its user deleted was recreated: %v, %+v", err, rep.Total)
+		}
+	})
+}
+
+// TestReplicaKeepsWhatTheSourceLost: a message recovery recorded as lost
+// on the live store is not expunged from its mirror; a restore from the
+// mirror brings it back under a new UID; the next mirror converges and
+// leaves no tombstone for it.
+func TestReplicaKeepsWhatTheSourceLost(t *testing.T) {
+	ctx := context.Background()
+	live, replica := newMem(t, nil), newMem(t, nil)
+	for _, n := range []string{"a", "b", "c"} {
+		mustAppend(t, live, mailbox.Inbox, n, mailbox.Answered)
+	}
+	state := NewMemState()
+	opts := &Options{State: state, User: "alice"}
+	mustSync(t, live, replica, opts)
+	// b's body is lost on the live store.
+	w := &world{spy: func(op, mbox string, u uid.UID) error {
+		if op == "open" && u == 2 {
+			return &mailbox.Error{Op: "open", Mailbox: mbox, UID: u, Err: mailbox.ErrNotFound}
+		}
+		return nil
+	}}
+	if rep, err := Recover(ctx, &faultStore{s: live, w: w}, &RecoverOptions{User: "alice", Records: state}); err != nil || rep.Lost != 1 {
+		t.Fatalf("recover: %+v, %v", rep, err)
+	}
+	rep := mustSync(t, live, replica, opts)
+	if rep.Total.Expunged != 0 || rep.Total.Skipped != 1 || !strings.Contains(rep.Skipped[0].Reason, "lost on the source") {
+		t.Fatalf("mirror after the loss: %+v %v", rep.Total, rep.Skipped)
+	}
+	// Restore from the replica.
+	rs, err := Restore(ctx, replica, live, &RestoreOptions{User: "alice", Records: state})
+	if err != nil || rs.Total.Restored != 1 || rs.Total.Present != 2 {
+		t.Fatalf("restore from the replica: %+v, %v", rs.Total, err)
+	}
+	rep = mustSync(t, live, replica, opts)
+	if got, want := dump(t, replica, true), dump(t, live, true); got != want {
+		t.Fatalf("replica after the restore:\n%s\nwant:\n%s", got, want)
+	}
+	if len(state.Tombstones("alice")) != 0 {
+		t.Errorf("tombstones %+v: nobody deleted anything", state.Tombstones("alice"))
+	}
+}
