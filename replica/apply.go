@@ -116,6 +116,9 @@ func (a *applier) do(op Op) error {
 		if op.KeptLost {
 			m.keptLost = true
 		}
+		if m.heldBack && op.Conflict && op.Side == Target {
+			m.rep.heldBack(1)
+		}
 	}
 	return a.maybeCommit(a.ctx)
 }
@@ -282,7 +285,7 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 	a.appends[side], a.appendBytes[side] = nil, 0
 	m := a.m
 	o := &m.s.opt
-	w, err := m.s.writer(side)
+	w, err := m.writer(side)
 	if err != nil {
 		return err
 	}
@@ -443,7 +446,7 @@ func (a *applier) flushFlags(ctx context.Context) error {
 	})
 	for _, k := range keys {
 		g := a.flags[k]
-		w, err := m.s.writer(k.side)
+		w, err := m.writer(k.side)
 		if err != nil {
 			return err
 		}
@@ -474,7 +477,7 @@ func (a *applier) flushExpunges(ctx context.Context, side Side) error {
 	}
 	a.expunges[side] = nil
 	m := a.m
-	w, err := m.s.writer(side)
+	w, err := m.writer(side)
 	if err != nil {
 		return err
 	}
@@ -582,7 +585,7 @@ func (m *mboxSync) finishMove(ctx context.Context, in Intent, msg mailbox.Messag
 			b.DeleteIntent(m.src.ID, in)
 			return b.Commit(ctx)
 		}
-		w, err := m.s.writer(side)
+		w, err := m.writer(side)
 		if err != nil {
 			return err
 		}
@@ -607,7 +610,7 @@ func (m *mboxSync) finishMove(ctx context.Context, in Intent, msg mailbox.Messag
 			msg.Flags = src.Flags
 		}
 	}
-	w, err := m.s.writer(origin)
+	w, err := m.writer(origin)
 	if err != nil {
 		return err
 	}
@@ -616,7 +619,7 @@ func (m *mboxSync) finishMove(ctx context.Context, in Intent, msg mailbox.Messag
 	}
 	if in.AlsoUID != 0 {
 		// The other side's own copy of the message, now at in.UID too.
-		ow, err := m.s.writer(origin.Other())
+		ow, err := m.writer(origin.Other())
 		if err != nil {
 			return err
 		}
@@ -641,7 +644,7 @@ func (m *mboxSync) finishMove(ctx context.Context, in Intent, msg mailbox.Messag
 			if copies[side].Flags.Equal(flags) {
 				continue
 			}
-			w, err := m.s.writer(side)
+			w, err := m.writer(side)
 			if err != nil {
 				return err
 			}
@@ -744,7 +747,7 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 	// lowers UIDNEXT.
 	if xCount > 0 || usedNext > 1 {
 		// Walk y: pair what x holds, copy in what it lacks.
-		w, err := m.s.writer(x)
+		w, err := m.writer(x)
 		if err != nil {
 			return err
 		}
@@ -854,7 +857,7 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 		}
 	}
 	if len(copyBack) > 0 {
-		w, err := m.s.writer(Source)
+		w, err := m.writer(Source)
 		if err != nil {
 			return fmt.Errorf("the target holds %d messages the source lacks, and the source is read-only: nothing deleted (use the delete policy to drop them): %w", len(copyBack), err)
 		}

@@ -110,7 +110,7 @@ func PlanMailboxes(in MailboxInput) []MailboxOp {
 				continue
 			}
 			if !in.SourceWritable {
-				creates = append(creates, MailboxOp{Kind: MailboxKeep, Side: Target, Name: d.Name, Reason: "missing on source, which is read-only: kept"})
+				creates = append(creates, MailboxOp{Kind: MailboxKeep, Side: Target, Name: d.Name, Reason: "missing on source, which is read-only: kept", heldBack: true})
 				continue
 			}
 			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Source, Name: d.Name, Reason: "missing on source: recreated"})
@@ -155,7 +155,7 @@ func PlanMailboxes(in MailboxInput) []MailboxOp {
 		case in.Mode == Mirror && in.TargetOnly == DeleteTargetOnly:
 			deletes = append(deletes, MailboxOp{Kind: MailboxDelete, Side: Target, Name: d.Name, Reason: "only on target: deleted by policy"})
 		case !in.SourceWritable:
-			creates = append(creates, MailboxOp{Kind: MailboxKeep, Side: Target, Name: d.Name, Reason: "only on target, source is read-only: kept"})
+			creates = append(creates, MailboxOp{Kind: MailboxKeep, Side: Target, Name: d.Name, Reason: "only on target, source is read-only: kept", heldBack: true})
 		case in.Mode == Mirror:
 			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Source, Name: d.Name, Reason: "only on target: copied to source"})
 		default:

@@ -179,6 +179,9 @@ type MailboxOp struct {
 	Name    string
 	NewName string // rename
 	Reason  string
+
+	// heldBack: a keep because the source is read-only.
+	heldBack bool
 }
 
 func (op MailboxOp) String() string {

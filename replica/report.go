@@ -94,8 +94,22 @@ type Report struct {
 	Conflicts  []Item          `json:"conflicts,omitempty"`
 	Skipped    []Item          `json:"skipped,omitempty"`
 	Failed     []Item          `json:"failed,omitempty"`
+	// HeldBack is not zero when the sync needed to write to a source
+	// that is read-only (a Reader without the Writer methods): it counts
+	// the mailboxes and messages found only on the target and kept there,
+	// and the writes to the source that were refused (a mailbox stops at
+	// the first). It is zero when the source is writable. A caller that
+	// opens sources read-only, to leave them untouched, runs the sync
+	// again with a writable source when it is not zero.
+	HeldBack int `json:"held_back,omitempty"`
 
 	mu sync.Mutex
+}
+
+func (r *Report) heldBack(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.HeldBack += n
 }
 
 func (r *Report) addMailbox(m MailboxReport) {

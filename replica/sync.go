@@ -86,6 +86,16 @@ func (s *Syncer) writer(side Side) (mailbox.Writer, error) {
 	return nil, fmt.Errorf("replica: the source is read-only: %w", mailbox.ErrReadOnly)
 }
 
+// writer is Syncer.writer, counting in the report the writes that a
+// read-only source refused.
+func (m *mboxSync) writer(side Side) (mailbox.Writer, error) {
+	w, err := m.s.writer(side)
+	if err != nil && side == Source {
+		m.rep.heldBack(1)
+	}
+	return w, err
+}
+
 func (s *Syncer) storeID(side Side) string {
 	if side == Source {
 		return s.opt.SourceID
@@ -181,6 +191,9 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 				s.opt.OnMailboxOp(op)
 			}
 			if op.Kind == MailboxKeep {
+				if op.heldBack {
+					rep.heldBack(1)
+				}
 				continue
 			}
 			if s.opt.DryRun {
@@ -295,6 +308,9 @@ type mboxSync struct {
 	// keptLost: the target keeps a message the source lost, so the entries
 	// do not describe the source: the header is not marked complete.
 	keptLost bool
+	// heldBack: mail only on the target stays there, for the source is
+	// read-only (Report.HeldBack).
+	heldBack bool
 	// pending is the state a successful plan left to commit with the
 	// header.
 	pending StateBatch
@@ -693,6 +709,7 @@ func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
 	if _, ok := m.s.src.(mailbox.Writer); !ok && in.TargetOnly == KeepTargetOnly && o.Mode == Mirror && !m.identity {
 		// Nothing can be copied back: keep target-only mail and say so.
 		in.TargetOnly = keepInPlace
+		m.heldBack = true
 	}
 	a := newApplier(ctx, m)
 	err := Diff(in, a.do)
