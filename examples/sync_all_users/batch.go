@@ -191,11 +191,48 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 	defer releaseSlots()
 
 	logger := slog.New(slog.NewTextHandler(a.runner.Log(), &slog.HandlerOptions{Level: a.logLevel})).With("user", user)
-	// The source is written to only when the mode needs it (and never in
-	// a dry run, where it still looks writable to the engine when the
-	// mode would write to it, so that the plan shows those writes).
-	readOnly := cfg.mode == replica.Migrate || (cfg.mode == replica.Mirror && !cfg.rescue)
-	src, err := cfg.source.Open(user, batch.OpenOptions{ReadOnly: readOnly || cfg.dryRun, Logger: logger})
+	var seq journal.Seq
+	if a.j != nil {
+		seq = a.j.LastSeq()
+	}
+	start := time.Now()
+	// The source is written to only when the mode needs it: a migration
+	// never, a mirror only to copy back mail found only on the target
+	// (split brain). A mirror first runs with the source read-only, and
+	// again with it writable when the engine says it held something back.
+	// A dry run never writes, but shows the source writable to the engine
+	// when the mode could write to it, so that the plan shows those
+	// writes.
+	writable := cfg.mode == replica.TwoWay || (cfg.mode == replica.Mirror && cfg.dryRun && !cfg.readOnlySource)
+	rep, err := a.syncOnce(ctx, user, srcID, dstID, h, writable, logger)
+	if rep != nil && rep.HeldBack > 0 && !writable && cfg.mode == replica.Mirror && !cfg.readOnlySource && !cfg.dryRun && !a.stopped() && ctx.Err() == nil {
+		logger.Info("mail found only on the target: the source is opened writable to copy it back", "held_back", rep.HeldBack)
+		first := rep
+		rep, err = a.syncOnce(ctx, user, srcID, dstID, h, true, logger)
+		if rep != nil {
+			rep = rescued(first, rep)
+		}
+	}
+	if cfg.dryRun && rep != nil {
+		for _, m := range rep.Mailboxes {
+			if m.Realigned != "" {
+				a.plan(user, fmt.Sprintf("%s: %s", m.Source, m.Realigned))
+			}
+		}
+	}
+	if err == nil && !cfg.dryRun && a.synclog != nil {
+		if err := a.synclog.Put(ctx, a.pair(user), batch.LastSync{Seq: seq, Time: start}); err != nil {
+			logger.Warn("the sync is not recorded: the next batch syncs the user again", "err", err)
+		}
+	}
+	return rep, err
+}
+
+// syncOnce runs one sync of user's stores, with the source writable or
+// not.
+func (a *app) syncOnce(ctx context.Context, user, srcID, dstID string, h *ratelimit.Handle, writable bool, logger *slog.Logger) (*replica.Report, error) {
+	cfg := a.cfg
+	src, err := cfg.source.Open(user, batch.OpenOptions{ReadOnly: !writable || cfg.dryRun, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", srcID, err)
 	}
@@ -207,7 +244,7 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 	defer closeStore(dst, logger)
 
 	var source mailbox.Reader = src
-	if readOnly {
+	if !writable {
 		// The engine must see that it cannot write to the source.
 		source = batch.ReadOnly(src)
 	}
@@ -238,29 +275,40 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 			}
 		}
 	}
-	var seq journal.Seq
-	if a.j != nil {
-		seq = a.j.LastSeq()
-	}
-	start := time.Now()
 	s, err := replica.New(source, dst, opts)
 	if err != nil {
 		return nil, err
 	}
-	rep, err := s.Sync(ctx)
-	if cfg.dryRun && rep != nil {
-		for _, m := range rep.Mailboxes {
-			if m.Realigned != "" {
-				a.plan(user, fmt.Sprintf("%s: %s", m.Source, m.Realigned))
-			}
-		}
+	return s.Sync(ctx)
+}
+
+// rescued is the report of a mirror run twice, first with the source
+// read-only, then writable to copy back what the first run held back:
+// the second run's report, with the first run's changes added (what it
+// skipped or failed for the read-only source, the second run did).
+func rescued(first, second *replica.Report) *replica.Report {
+	f, t := first.Total, &second.Total
+	t.Appended += f.Appended
+	t.AppendedToSource += f.AppendedToSource
+	t.Bytes += f.Bytes
+	t.FlagChanges += f.FlagChanges
+	t.Expunged += f.Expunged
+	t.ExpungedSource += f.ExpungedSource
+	t.Moved += f.Moved
+	t.Paired += f.Paired
+	second.Start = first.Start
+	second.Duration += first.Duration
+	return second
+}
+
+// stopped reports whether the batch was asked to stop.
+func (a *app) stopped() bool {
+	select {
+	case <-a.stop:
+		return true
+	default:
+		return false
 	}
-	if err == nil && !cfg.dryRun && a.synclog != nil {
-		if err := a.synclog.Put(ctx, a.pair(user), batch.LastSync{Seq: seq, Time: start}); err != nil {
-			logger.Warn("the sync is not recorded: the next batch syncs the user again", "err", err)
-		}
-	}
-	return rep, err
 }
 
 // openTarget opens the user's target store. In a dry run it is opened

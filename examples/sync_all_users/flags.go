@@ -41,7 +41,7 @@ type config struct {
 	full             bool
 	dryRun           bool
 	jsonOut          bool
-	rescue           bool
+	readOnlySource   bool
 	deleteTargetOnly bool
 	verbose          bool
 	progressInterval time.Duration
@@ -86,7 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	fs.BoolVar(&c.full, "full", false, "sync every user, also those the journal's change log shows unchanged")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print each user's plan, change nothing")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON on standard output (and nothing else there)")
-	fs.BoolVar(&c.rescue, "rescue", false, "mirror: copy mail found only on the target back to the source (opens the source writable)")
+	fs.BoolVar(&c.readOnlySource, "read-only-source", false, "mirror: never write to the source; mail found only on the target stays there and the user fails with the reason (by default it is copied back to the source)")
 	fs.BoolVar(&c.deleteTargetOnly, "delete-target-only", false, "mirror: delete mail found only on the target (reported) instead of keeping it")
 	fs.BoolVar(&c.verbose, "v", false, "log what the engine does")
 	fs.DurationVar(&c.progressInterval, "progress-interval", 5*time.Second, "time between progress lines when the standard error is not a terminal")
@@ -126,16 +126,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	if c.progressInterval <= 0 {
 		bad("-progress-interval must be positive")
 	}
-	if c.rescue || c.deleteTargetOnly {
+	if c.readOnlySource || c.deleteTargetOnly {
 		if c.mode != replica.Mirror {
-			bad("-rescue and -delete-target-only apply to -mode mirror only")
-		}
-		if c.rescue && c.deleteTargetOnly {
-			bad("-rescue and -delete-target-only exclude each other")
+			bad("-read-only-source and -delete-target-only apply to -mode mirror only")
 		}
 	}
 	if c.demo {
-		for _, f := range []string{"users", "source", "target", "journal", "shard", "json", "dry-run", "mode", "rescue", "delete-target-only"} {
+		for _, f := range []string{"users", "source", "target", "journal", "shard", "json", "dry-run", "mode", "read-only-source", "delete-target-only"} {
 			if set[f] {
 				bad("-demo makes its own -%s", f)
 			}

@@ -17,15 +17,17 @@
 // maildir). User names that could lead a template out of its directory
 // ("../x", "a/b", "", control characters) fail that user alone.
 //
-// The source is opened read-only in the mirror and migrate modes: the
-// tool never writes to a mirror's source unless -rescue is given. Then
-// mail found only on the target that no sync put there (mail delivered to
-// the replica while it was wrongly used as the primary) is copied back to
-// the source before the target mirrors it again. Without -rescue such
-// mail is kept on the target and its mailbox is reported as failed, with
-// the reason, until someone decides (with -delete-target-only it is
-// deleted from the target and reported). The sync mode writes both
-// sides. A dry run opens both sides read-only.
+// A mirror or a migration leaves the source untouched: it is opened
+// read-only. One exception, in a mirror: mail found only on the target
+// that no sync put there (mail delivered to the replica while it was
+// wrongly used as the primary: split brain) is copied back to the source,
+// with new UIDs, and reported, before the target mirrors the source
+// again; for that alone the user's sync runs a second time with the source
+// writable. With -read-only-source the source is never written to: such
+// mail is kept on the target and the user fails with the reason, until
+// someone decides. With -delete-target-only it is deleted from the target
+// and reported. The sync mode writes both sides. A dry run writes
+// nothing, and shows what a real run would do.
 //
 // # Resuming, skipping
 //

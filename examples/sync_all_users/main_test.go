@@ -141,7 +141,7 @@ func TestExitStatuses(t *testing.T) {
 		{"bad shard", append([]string{"-shard", "3/2"}, ok...), "want i/n with 1 ≤ i ≤ n"},
 		{"bad size", append([]string{"-rate-bytes", "20XB"}, ok...), `invalid size "20XB"`},
 		{"zero concurrency", append([]string{"-concurrency", "0"}, ok...), "must be at least 1"},
-		{"rescue in sync mode", append([]string{"-mode", "sync", "-rescue"}, ok...), "mirror only"},
+		{"read-only source in sync mode", append([]string{"-mode", "sync", "-read-only-source"}, ok...), "mirror only"},
 		{"demo with users", []string{"-demo", "alice"}, "-demo takes no users"},
 		{"demo with source", []string{"-demo", "-source", "maildir:/x/{user}"}, "-demo makes its own -source"},
 		{"keep without demo", append([]string{"-keep"}, ok...), "-keep goes with -demo"},
@@ -319,12 +319,17 @@ func TestSkipUnchanged(t *testing.T) {
 
 // TestModes: sync merges both ways; migrate copies what the target lacks
 // and deletes nothing; a mirror keeps mail found only on the target
-// (split brain) unless told to rescue it to the source or delete it.
+// (split brain) by copying it back to the source, or, if told, keeps it
+// on the target without writing to the source, or deletes it.
 func TestModes(t *testing.T) {
 	tr := newTree(t)
 	tr.populate(t, "alice", 10, 1)
+	pristine := snapshot(t, tr.src)
 	code, _, stderr := runInProcess(t, tr.args("alice")...)
 	require.Equal(t, exitOK, code, stderr)
+	code, _, stderr = runInProcess(t, tr.args("-full", "alice")...)
+	require.Equal(t, exitOK, code, stderr)
+	requireSame(t, pristine, snapshot(t, tr.src), "a mirror leaves its source untouched")
 	extra := []byte("From: x@example.org\nSubject: written to the replica\n\nsplit brain\n")
 	target, err := maildir.Open(filepath.Join(tr.dst, "alice"), nil)
 	require.NoError(t, err)
@@ -332,10 +337,10 @@ func TestModes(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, target.Close())
 
-	// The mirror does not write to its source: the mail is kept on the
-	// target, and the user fails with the reason.
+	// -read-only-source: the mail is kept on the target, and the user
+	// fails with the reason.
 	srcBefore := snapshot(t, tr.src)
-	code, stdout, _ := runInProcess(t, tr.args("-json", "alice")...)
+	code, stdout, _ := runInProcess(t, tr.args("-json", "-read-only-source", "alice")...)
 	require.Equal(t, exitFailed, code, stdout)
 	requireSame(t, srcBefore, snapshot(t, tr.src), "a mirror's source is read-only")
 	alice := byUser(decode(t, stdout))["alice"]
@@ -354,8 +359,8 @@ func TestModes(t *testing.T) {
 	require.Equal(t, 1, byUser(decode(t, stdout))["alice"].Counts.Expunged)
 	require.Equal(t, 10, count(t, filepath.Join(cp.dst, "alice")))
 
-	// -rescue copies it to the source.
-	code, stdout, stderr = runInProcess(t, tr.args("-json", "-rescue", "alice")...)
+	// By default it is copied back to the source.
+	code, stdout, stderr = runInProcess(t, tr.args("-json", "alice")...)
 	require.Equal(t, exitOK, code, stderr)
 	require.Equal(t, 1, byUser(decode(t, stdout))["alice"].Counts.AppendedToSource)
 	require.Equal(t, 11, count(t, filepath.Join(tr.src, "alice")))
