@@ -134,7 +134,13 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 		fmt.Fprintf(logw, "sync_all_users: resuming the batch started %s: %d users done then\n",
 			cp.Started().Local().Format("2006-01-02 15:04:05"), cp.DoneCount())
 	}
-	res := a.runner.Run(ctx, users, a.syncUser)
+	res := a.runner.Run(ctx, users, func(ctx context.Context, user string) (batch.Outcome, error) {
+		rep, err := a.syncUser(ctx, user)
+		if rep == nil {
+			return nil, err
+		}
+		return batch.SyncOutcome{Report: rep}, err
+	})
 	if err := a.report(res); err != nil {
 		fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
 		return res, exitFailed

@@ -98,7 +98,7 @@ func BenchmarkBatch(b *testing.B) {
 				// Without limits.
 				t, out, heap := mirror()
 				sec := t.Seconds()
-				msgRate, byteRate := float64(out.Total.Appended)/sec, float64(out.Total.Bytes)/sec
+				msgRate, byteRate := float64(out.Total["appended"])/sec, float64(out.Total["bytes"])/sec
 				b.ReportMetric(float64(bc.users)/sec, "users/s")
 				b.ReportMetric(msgRate, "msgs/s")
 				b.ReportMetric(byteRate/1e6, "MB/s")
@@ -113,9 +113,9 @@ func BenchmarkBatch(b *testing.B) {
 				}
 				t, out, _ = mirror(bc.limit, strconv.FormatFloat(rate, 'f', 0, 64))
 				if bc.limit == "-rate-msgs" {
-					moved = float64(out.Total.Appended)
+					moved = float64(out.Total["appended"])
 				} else {
-					moved = float64(out.Total.Bytes)
+					moved = float64(out.Total["bytes"])
 				}
 				sec = t.Seconds()
 				burst := rate // the default burst: one second's worth

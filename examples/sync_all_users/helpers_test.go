@@ -21,6 +21,7 @@ import (
 	"github.com/mailrepl/mailrepl/internal/batch"
 	"github.com/mailrepl/mailrepl/internal/mailgen"
 	"github.com/mailrepl/mailrepl/mailbox/maildir"
+	"github.com/mailrepl/mailrepl/replica"
 	"github.com/mailrepl/mailrepl/uid"
 	"github.com/stretchr/testify/require"
 )
@@ -197,9 +198,20 @@ func runInProcess(t *testing.T, args ...string) (code int, stdout, stderr string
 }
 
 // decode parses the -json output.
-func decode(t *testing.T, stdout string) output {
+// jsonOutput is the program's JSON output, as a test reads it.
+type jsonOutput struct {
+	output
+	Users []jsonUser `json:"users"`
+}
+
+type jsonUser struct {
+	batch.UserResult
+	Report *replica.Report `json:"report,omitempty"`
+}
+
+func decode(t *testing.T, stdout string) jsonOutput {
 	t.Helper()
-	var out output
+	var out jsonOutput
 	dec := json.NewDecoder(strings.NewReader(stdout))
 	dec.DisallowUnknownFields()
 	require.NoError(t, dec.Decode(&out), "stdout: %s", stdout)
@@ -209,8 +221,8 @@ func decode(t *testing.T, stdout string) output {
 	return out
 }
 
-func byUser(out output) map[string]batch.UserResult {
-	m := map[string]batch.UserResult{}
+func byUser(out jsonOutput) map[string]jsonUser {
+	m := map[string]jsonUser{}
 	for _, u := range out.Users {
 		m[u.User] = u
 	}

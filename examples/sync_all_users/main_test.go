@@ -50,12 +50,12 @@ func TestMirrorUsers(t *testing.T) {
 		tr.requireMirrored(t, u)
 	}
 	got := byUser(out)
-	require.Equal(t, want.Messages, got["bob@example.org"].Counts.Appended)
-	require.Equal(t, want.FlagChanges, got["bob@example.org"].Counts.FlagChanges)
-	require.Equal(t, want.Expunges, got["bob@example.org"].Counts.Expunged)
-	require.Zero(t, got["carol"].Counts.Appended+got["carol"].Counts.FlagChanges+got["carol"].Counts.Expunged, "unchanged")
+	require.EqualValues(t, want.Messages, got["bob@example.org"].Counts["appended"])
+	require.EqualValues(t, want.FlagChanges, got["bob@example.org"].Counts["flag_changes"])
+	require.EqualValues(t, want.Expunges, got["bob@example.org"].Counts["expunged"])
+	require.Zero(t, got["carol"].Counts["appended"]+got["carol"].Counts["flag_changes"]+got["carol"].Counts["expunged"], "unchanged")
 	require.Equal(t, batch.StatusOK, got["carol"].Status)
-	require.Equal(t, 2*3, out.Total.Appended)
+	require.EqualValues(t, 2*3, out.Total["appended"])
 	require.Equal(t, "mirror", out.Mode)
 	require.Equal(t, exitOK, out.ExitStatus)
 }
@@ -242,7 +242,7 @@ func TestDryRun(t *testing.T) {
 	// and the state is untouched: a real run does the same work.
 	code, stdout, _ = runInProcess(t, tr.args("-json", "alice", "bob")...)
 	require.Equal(t, exitOK, code)
-	require.Equal(t, 2, byUser(decode(t, stdout))["alice"].Counts.Appended)
+	require.EqualValues(t, 2, byUser(decode(t, stdout))["alice"].Counts["appended"])
 	tr.requireMirrored(t, "alice")
 }
 
@@ -304,7 +304,7 @@ func TestSkipUnchanged(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	got := byUser(decode(t, stdout))
 	require.Equal(t, batch.StatusOK, got["alice"].Status)
-	require.Equal(t, 1, got["alice"].Counts.Appended)
+	require.EqualValues(t, 1, got["alice"].Counts["appended"])
 	require.Equal(t, batch.StatusSkipped, got["bob"].Status)
 	require.Contains(t, got["bob"].Reason, "no change logged since the last sync")
 	require.Equal(t, batch.StatusOK, got["carol"].Status, "carol's changes are not logged: always synced")
@@ -356,13 +356,13 @@ func TestModes(t *testing.T) {
 	code, stdout, stderr = runInProcess(t, []string{"-source", "maildir:" + cp.src + "/{user}", "-target", "maildir:" + cp.dst + "/{user}",
 		"-journal", cp.journal, "-json", "-delete-target-only", "alice"}...)
 	require.Equal(t, exitOK, code, stderr)
-	require.Equal(t, 1, byUser(decode(t, stdout))["alice"].Counts.Expunged)
+	require.EqualValues(t, 1, byUser(decode(t, stdout))["alice"].Counts["expunged"])
 	require.Equal(t, 10, count(t, filepath.Join(cp.dst, "alice")))
 
 	// By default it is copied back to the source.
 	code, stdout, stderr = runInProcess(t, tr.args("-json", "alice")...)
 	require.Equal(t, exitOK, code, stderr)
-	require.Equal(t, 1, byUser(decode(t, stdout))["alice"].Counts.AppendedToSource)
+	require.EqualValues(t, 1, byUser(decode(t, stdout))["alice"].Counts["appended_to_source"])
 	require.Equal(t, 11, count(t, filepath.Join(tr.src, "alice")))
 	tr.requireMirrored(t, "alice")
 
@@ -370,7 +370,7 @@ func TestModes(t *testing.T) {
 	tr.mutate(t, "alice", 3, mailgen.MutateSpec{New: 2})
 	code, stdout, stderr = runInProcess(t, tr.args("-json", "-mode", "sync", "alice")...)
 	require.Equal(t, exitOK, code, stderr)
-	require.Equal(t, 2, byUser(decode(t, stdout))["alice"].Counts.Appended)
+	require.EqualValues(t, 2, byUser(decode(t, stdout))["alice"].Counts["appended"])
 	require.Equal(t, 13, count(t, filepath.Join(tr.dst, "alice")))
 
 	// Migrate into a fresh target: copies, never deletes.

@@ -132,7 +132,7 @@ func checkResume(t *testing.T, tr tree, users []string, args []string, doneBefor
 			require.Equal(t, want, had[u.User], "%s was finished", u.User)
 			requireSame(t, snaps[u.User], snapshot(t, filepath.Join(tr.dst, u.User)), u.User+" is not synced again")
 		case batch.StatusOK:
-			require.Equal(t, want-had[u.User], u.Counts.Appended, "%s copies what its target lacks, nothing again: %d in the source, %d in the target; %+v; skipped %v, conflicts %v",
+			require.EqualValues(t, want-had[u.User], u.Counts["appended"], "%s copies what its target lacks, nothing again: %d in the source, %d in the target; %+v; skipped %v, conflicts %v",
 				u.User, want, had[u.User], u.Counts, u.Report.Skipped, u.Report.Conflicts)
 		default:
 			t.Fatalf("%s: %s %s", u.User, u.Status, u.Reason)
@@ -223,7 +223,7 @@ func nameDeadHolder(t *testing.T, dir string, pid int) {
 }
 
 // failures lists the users that did not succeed, for a test's message.
-func failures(out output) string {
+func failures(out jsonOutput) string {
 	var b strings.Builder
 	for _, u := range out.Users {
 		if !u.Status.Succeeded() {

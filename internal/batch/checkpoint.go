@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mailrepl/mailrepl/journal"
-	"github.com/mailrepl/mailrepl/replica"
 )
 
 // Checkpoint keeps a batch's progress in a journal, in records of a
@@ -37,11 +36,11 @@ type batchHeader struct {
 
 // UserRecord is what a checkpoint remembers of a user the batch finished.
 type UserRecord struct {
-	V        int            `json:"v"`
-	Status   Status         `json:"status"`
-	Counts   replica.Counts `json:"counts"`
-	Finished time.Time      `json:"finished"`
-	Duration time.Duration  `json:"duration_ns"`
+	V        int           `json:"v"`
+	Status   Status        `json:"status"`
+	Counts   Counts        `json:"counts"`
+	Finished time.Time     `json:"finished"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
 const recordVersion = 1

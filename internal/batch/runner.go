@@ -14,10 +14,65 @@ import (
 	"github.com/mailrepl/mailrepl/replica"
 )
 
-// Job does a batch's work for one user. A Job that stops early because
-// the batch is stopping returns an error wrapping [replica.ErrStopped]
-// (or the context's error).
-type Job func(ctx context.Context, user string) (*replica.Report, error)
+// Job does a batch's work for one user and reports what it did (nil when
+// it did nothing). A Job that stops early because the batch is stopping
+// returns an error wrapping [replica.ErrStopped] (or the context's error).
+type Job func(ctx context.Context, user string) (Outcome, error)
+
+// Outcome is what a job did for one user, as the batch needs it: counts
+// for the summary and the total, and the first failure it lists. It is
+// printed whole in the JSON result.
+type Outcome interface {
+	// Counts returns what the job did, by name (the keys of the
+	// batch's Columns).
+	Counts() Counts
+	// Problem returns the first failure the outcome lists, "" when there
+	// is none: a job that returns no error but an outcome with a
+	// problem fails its user.
+	Problem() string
+}
+
+// Counts are numbers by name, such as "appended" or "bytes".
+type Counts map[string]int64
+
+// Add adds o to c (allocating c if nil) and returns c.
+func (c Counts) Add(o Counts) Counts {
+	if c == nil {
+		c = Counts{}
+	}
+	for k, v := range o {
+		c[k] += v
+	}
+	return c
+}
+
+// SyncOutcome is the Outcome of a replica sync.
+type SyncOutcome struct{ *replica.Report }
+
+// Counts returns the report's totals under their JSON names.
+func (s SyncOutcome) Counts() Counts {
+	t := s.Total
+	return Counts{"appended": int64(t.Appended), "appended_to_source": int64(t.AppendedToSource), "bytes": t.Bytes,
+		"flag_changes": int64(t.FlagChanges), "expunged": int64(t.Expunged), "expunged_source": int64(t.ExpungedSource),
+		"moved": int64(t.Moved), "paired": int64(t.Paired), "conflicts": int64(t.Conflicts), "skipped": int64(t.Skipped),
+		"failed": int64(t.Failed)}
+}
+
+// Problem returns the report's first failure.
+func (s SyncOutcome) Problem() string {
+	if s.OK() {
+		return ""
+	}
+	if len(s.Failed) > 0 {
+		return s.Failed[0].String()
+	}
+	for _, m := range s.Mailboxes {
+		if m.Error != "" {
+			return m.Source + ": " + m.Error
+		}
+	}
+	return "the report lists failures"
+}
 
 // Status is how a user of a batch ended.
 type Status string
@@ -39,13 +94,13 @@ func (s Status) Succeeded() bool {
 
 // UserResult is how one user of a batch ended.
 type UserResult struct {
-	User     string          `json:"user"`
-	Status   Status          `json:"status"`
-	Reason   string          `json:"reason,omitempty"`
-	Counts   replica.Counts  `json:"counts"`
-	Duration time.Duration   `json:"duration_ns"`
-	Report   *replica.Report `json:"report,omitempty"` // the job's report, when it ran
-	Err      error           `json:"-"`                // the job's error, when it failed or stopped
+	User     string        `json:"user"`
+	Status   Status        `json:"status"`
+	Reason   string        `json:"reason,omitempty"`
+	Counts   Counts        `json:"counts"`
+	Duration time.Duration `json:"duration_ns"`
+	Report   Outcome       `json:"report,omitempty"` // the job's outcome, when it ran
+	Err      error         `json:"-"`                // the job's error, when it failed or stopped
 }
 
 // Result is what a batch did.
@@ -54,9 +109,11 @@ type Result struct {
 	Duration time.Duration  `json:"duration_ns"`
 	Stopped  bool           `json:"stopped"` // stopped before every user finished: run again to resume
 	Resumed  bool           `json:"resumed"` // continued a batch an earlier run left unfinished
-	Total    replica.Counts `json:"total"`   // what the jobs of this run did
+	Total    Counts         `json:"total"`   // what the jobs of this run did
 	Statuses map[Status]int `json:"statuses"`
 	Users    []UserResult   `json:"users"` // in the order given
+
+	columns []Column // of the summary table
 }
 
 // Exit statuses of a batch program.
@@ -111,6 +168,9 @@ type Options struct {
 	// Width is the terminal's width: a live line is cut to fit (default
 	// 80; see TerminalWidth).
 	Width int
+	// Columns are the counts the summary table shows (default
+	// SyncColumns).
+	Columns []Column
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -131,6 +191,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Columns == nil {
+		c.Columns = SyncColumns
 	}
 	return c
 }
@@ -181,7 +244,7 @@ func (r *Runner) Run(ctx context.Context, users []string, job Job) *Result {
 		}
 	}
 	users = unique
-	res := &Result{Start: o.Now(), Statuses: map[Status]int{}, Users: make([]UserResult, len(users))}
+	res := &Result{Start: o.Now(), Statuses: map[Status]int{}, Users: make([]UserResult, len(users)), Total: Counts{}, columns: o.Columns}
 	res.Resumed = o.Checkpoint != nil && o.Checkpoint.Resumed()
 	r.p.start = res.Start
 	r.p.mu.total = len(users)
@@ -263,7 +326,7 @@ func (r *Runner) Run(ctx context.Context, users []string, job Job) *Result {
 			res.Stopped = true
 		}
 		if u.Report != nil {
-			res.Total = addCounts(res.Total, u.Report.Total)
+			res.Total.Add(u.Report.Counts())
 		}
 	}
 	if o.Checkpoint != nil && !res.Stopped && ctx.Err() == nil {
@@ -299,12 +362,12 @@ func (r *Runner) runOne(ctx context.Context, user string, job Job) (ur UserResul
 		}
 	}
 	rep, err := job(ctx, user)
-	ur.Report = rep
+	problem := ""
 	if rep != nil {
-		ur.Counts = rep.Total
+		ur.Report, ur.Counts, problem = rep, rep.Counts(), rep.Problem()
 	}
 	switch {
-	case err == nil && (rep == nil || rep.OK()):
+	case err == nil && problem == "":
 		ur.Status = StatusOK
 		if o.Checkpoint != nil {
 			rec := UserRecord{Status: StatusOK, Counts: ur.Counts, Finished: o.Now(), Duration: o.Now().Sub(start)}
@@ -318,11 +381,7 @@ func (r *Runner) runOne(ctx context.Context, user string, job Job) (ur UserResul
 	case err != nil:
 		ur.Status, ur.Reason, ur.Err = StatusFailed, OneLine(err), err
 	default:
-		ur.Status = StatusFailed
-		ur.Reason = "the report lists failures"
-		if len(rep.Failed) > 0 {
-			ur.Reason = rep.Failed[0].String()
-		}
+		ur.Status, ur.Reason = StatusFailed, problem
 	}
 	return ur
 }
@@ -337,19 +396,4 @@ func OneLine(err error) string {
 		}
 	}
 	return strings.Join(lines, "; ")
-}
-
-func addCounts(a, b replica.Counts) replica.Counts {
-	a.Appended += b.Appended
-	a.AppendedToSource += b.AppendedToSource
-	a.Bytes += b.Bytes
-	a.FlagChanges += b.FlagChanges
-	a.Expunged += b.Expunged
-	a.ExpungedSource += b.ExpungedSource
-	a.Moved += b.Moved
-	a.Paired += b.Paired
-	a.Conflicts += b.Conflicts
-	a.Skipped += b.Skipped
-	a.Failed += b.Failed
-	return a
 }

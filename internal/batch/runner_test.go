@@ -20,8 +20,8 @@ import (
 
 var bg = context.Background()
 
-func report(appended int) *replica.Report {
-	return &replica.Report{Total: replica.Counts{Appended: appended, Bytes: int64(100 * appended)}}
+func report(appended int) Outcome {
+	return SyncOutcome{&replica.Report{Total: replica.Counts{Appended: appended, Bytes: int64(100 * appended)}}}
 }
 
 func statuses(res *Result) map[string]Status {
@@ -36,7 +36,7 @@ func statuses(res *Result) map[string]Status {
 // empty name each fail their user alone, with a reason; the others run.
 func TestRunnerIsolatesFailures(t *testing.T) {
 	var ran sync.Map
-	job := func(ctx context.Context, user string) (*replica.Report, error) {
+	job := func(ctx context.Context, user string) (Outcome, error) {
 		ran.Store(user, true)
 		switch user {
 		case "broken":
@@ -45,7 +45,7 @@ func TestRunnerIsolatesFailures(t *testing.T) {
 			var m map[string]int
 			m["x"] = 1 // a nil map write: a bug in the job
 		case "partial":
-			rep := report(3)
+			rep := report(3).(SyncOutcome)
 			rep.Failed = []replica.Item{{Mailbox: "INBOX", UID: 7, Reason: "body missing"}}
 			return rep, nil
 		}
@@ -75,7 +75,7 @@ func TestRunnerIsolatesFailures(t *testing.T) {
 	require.Contains(t, reason["partial"], "INBOX uid 7: body missing")
 	_, ranUnsafe := ran.Load("../x")
 	require.False(t, ranUnsafe, "an unsafe name never reaches the job")
-	require.Equal(t, 2+1+2+3+2, res.Total.Appended, "the reports of the jobs that ran")
+	require.EqualValues(t, 2+1+2+3+2, res.Total["appended"], "the reports of the jobs that ran")
 	require.Equal(t, ExitFailed, res.ExitCode())
 	require.False(t, res.Stopped)
 	require.Equal(t, 3, res.Statuses[StatusOK])
@@ -85,7 +85,7 @@ func TestRunnerIsolatesFailures(t *testing.T) {
 func TestRunnerConcurrency(t *testing.T) {
 	for _, n := range []int{1, 3} {
 		var cur, peak atomic.Int32
-		job := func(ctx context.Context, user string) (*replica.Report, error) {
+		job := func(ctx context.Context, user string) (Outcome, error) {
 			c := cur.Add(1)
 			for {
 				p := peak.Load()
@@ -112,7 +112,7 @@ func TestRunnerConcurrency(t *testing.T) {
 func TestRunnerStop(t *testing.T) {
 	stop := make(chan struct{})
 	started := make(chan string, 10)
-	job := func(ctx context.Context, user string) (*replica.Report, error) {
+	job := func(ctx context.Context, user string) (Outcome, error) {
 		started <- user
 		if user == "a" {
 			return report(1), nil
@@ -135,7 +135,7 @@ func TestRunnerStop(t *testing.T) {
 
 func TestRunnerCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(bg)
-	job := func(ctx context.Context, user string) (*replica.Report, error) {
+	job := func(ctx context.Context, user string) (Outcome, error) {
 		cancel()
 		<-ctx.Done()
 		return nil, fmt.Errorf("copy: %w", ctx.Err())
@@ -147,7 +147,7 @@ func TestRunnerCancel(t *testing.T) {
 func TestRunnerSkip(t *testing.T) {
 	var ran []string
 	var mu sync.Mutex
-	job := func(ctx context.Context, user string) (*replica.Report, error) {
+	job := func(ctx context.Context, user string) (Outcome, error) {
 		mu.Lock()
 		ran = append(ran, user)
 		mu.Unlock()
@@ -187,7 +187,7 @@ func TestRunnerCheckpoint(t *testing.T) {
 	var mu sync.Mutex
 	failB := true
 	job := func(stop chan struct{}) Job {
-		return func(ctx context.Context, user string) (*replica.Report, error) {
+		return func(ctx context.Context, user string) (Outcome, error) {
 			mu.Lock()
 			runs[user]++
 			mu.Unlock()
@@ -224,8 +224,8 @@ func TestRunnerCheckpoint(t *testing.T) {
 	res = NewRunner(&Options{Concurrency: 2, Checkpoint: cp}).Run(bg, users, job(nil))
 	require.Equal(t, map[string]Status{"a": StatusDone, "b": StatusOK, "c": StatusOK, "d": StatusOK}, statuses(res))
 	require.True(t, res.Resumed)
-	require.Equal(t, 5, res.Users[0].Counts.Appended, "a's counts come from the checkpoint")
-	require.Equal(t, 15, res.Total.Appended, "this run's jobs only")
+	require.EqualValues(t, 5, res.Users[0].Counts["appended"], "a's counts come from the checkpoint")
+	require.EqualValues(t, 15, res.Total["appended"], "this run's jobs only")
 	require.Equal(t, map[string]int{"a": 1, "b": 2, "c": 2, "d": 1}, runs)
 	require.Equal(t, ExitOK, res.ExitCode())
 
@@ -251,7 +251,7 @@ func TestProgressPlain(t *testing.T) {
 	var out syncBuffer
 	release := make(chan struct{})
 	r := NewRunner(&Options{Concurrency: 2, Progress: &out, Interval: 5 * time.Millisecond})
-	job := func(ctx context.Context, user string) (*replica.Report, error) {
+	job := func(ctx context.Context, user string) (Outcome, error) {
 		r.Copied(10, 20_000)
 		if user != "a" {
 			<-release
@@ -284,7 +284,7 @@ func TestProgressPlain(t *testing.T) {
 func TestProgressTerminal(t *testing.T) {
 	var out syncBuffer
 	r := NewRunner(&Options{Progress: &out, Terminal: true, Interval: time.Millisecond})
-	job := func(ctx context.Context, user string) (*replica.Report, error) {
+	job := func(ctx context.Context, user string) (Outcome, error) {
 		r.Copied(1, 1)
 		time.Sleep(300 * time.Millisecond) // a redraw or more
 		fmt.Fprintln(r.Log(), "warning")
@@ -338,9 +338,9 @@ func TestResultTableAndJSON(t *testing.T) {
 	res := &Result{
 		Duration: 3 * time.Second,
 		Statuses: map[Status]int{StatusOK: 1, StatusFailed: 1},
-		Total:    replica.Counts{Appended: 12, Bytes: 34_000, FlagChanges: 2},
+		Total:    Counts{"appended": 12, "bytes": 34_000, "flag_changes": 2},
 		Users: []UserResult{
-			{User: "alice", Status: StatusOK, Counts: replica.Counts{Appended: 12, Bytes: 34_000, FlagChanges: 2}, Duration: 2 * time.Second},
+			{User: "alice", Status: StatusOK, Counts: Counts{"appended": 12, "bytes": 34_000, "flag_changes": 2}, Duration: 2 * time.Second},
 			{User: "../x", Status: StatusFailed, Reason: `batch: unsafe user name "../x": holds ".."`},
 		},
 	}
@@ -369,7 +369,7 @@ total              12      2         0          0       0  34.0 kB    3s
 func TestProgressTerminalWidth(t *testing.T) {
 	var out syncBuffer
 	r := NewRunner(&Options{Progress: &out, Terminal: true, Width: 30})
-	r.Run(bg, []string{"a"}, func(ctx context.Context, user string) (*replica.Report, error) { return report(1), nil })
+	r.Run(bg, []string{"a"}, func(ctx context.Context, user string) (Outcome, error) { return report(1), nil })
 	for l := range strings.SplitSeq(strings.TrimSuffix(out.String(), "\n"), "\r\x1b[K") {
 		require.LessOrEqual(t, len([]rune(l)), 29, "%q", l)
 	}
@@ -378,7 +378,7 @@ func TestProgressTerminalWidth(t *testing.T) {
 
 func TestRunnerDropsRepeatedUsers(t *testing.T) {
 	var n atomic.Int32
-	res := NewRunner(nil).Run(bg, []string{"a", "b", "a"}, func(ctx context.Context, user string) (*replica.Report, error) {
+	res := NewRunner(nil).Run(bg, []string{"a", "b", "a"}, func(ctx context.Context, user string) (Outcome, error) {
 		n.Add(1)
 		return report(1), nil
 	})

@@ -11,24 +11,63 @@ import (
 // statusOrder is the order in which summaries name the statuses.
 var statusOrder = []Status{StatusOK, StatusFailed, StatusStopped, StatusPending, StatusSkipped, StatusDone}
 
+// Column is a column of the summary table: the sum of some counts.
+type Column struct {
+	Head  string
+	Keys  []string // the counts summed
+	Bytes bool     // shown as a size (12.3 MB)
+}
+
+// SyncColumns are the summary columns of a replica sync: messages copied
+// (both ways), flag changes, expunges (both sides), conflicts, failed
+// messages, bytes.
+var SyncColumns = []Column{
+	{Head: "copied", Keys: []string{"appended", "appended_to_source"}},
+	{Head: "flags", Keys: []string{"flag_changes"}},
+	{Head: "expunged", Keys: []string{"expunged", "expunged_source"}},
+	{Head: "conflicts", Keys: []string{"conflicts"}},
+	{Head: "failed", Keys: []string{"failed"}},
+	{Head: "bytes", Keys: []string{"bytes"}, Bytes: true},
+}
+
+func (c Column) cell(counts Counts) string {
+	var n int64
+	for _, k := range c.Keys {
+		n += counts[k]
+	}
+	if c.Bytes {
+		return FormatBytes(n)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 // WriteTable writes the result for people: a table with a line per user
-// (status, messages copied, flag changes, expunges, conflicts, failed
-// messages, bytes, time, reason), a total line, and a line that counts
-// the users by status.
+// (status, the counts of the batch's columns, time, reason), a total
+// line, and a line that counts the users by status.
 func (r *Result) WriteTable(w io.Writer) error {
-	head := []string{"user", "status", "copied", "flags", "expunged", "conflicts", "failed", "bytes", "time", "reason"}
-	right := []bool{false, false, true, true, true, true, true, true, true, false}
+	cols := r.columns
+	if cols == nil {
+		cols = SyncColumns
+	}
+	head := []string{"user", "status"}
+	right := []bool{false, false}
+	for _, c := range cols {
+		head, right = append(head, c.Head), append(right, true)
+	}
+	head, right = append(head, "time", "reason"), append(right, true, false)
 	rows := [][]string{head}
 	for _, u := range r.Users {
-		c := u.Counts
-		rows = append(rows, []string{u.User, string(u.Status),
-			itoa(c.Appended + c.AppendedToSource), itoa(c.FlagChanges), itoa(c.Expunged + c.ExpungedSource),
-			itoa(c.Conflicts), itoa(c.Failed), FormatBytes(c.Bytes), durationCell(u), u.Reason})
+		row := []string{u.User, string(u.Status)}
+		for _, c := range cols {
+			row = append(row, c.cell(u.Counts))
+		}
+		rows = append(rows, append(row, durationCell(u), u.Reason))
 	}
-	t := r.Total
-	rows = append(rows, []string{"total", "",
-		itoa(t.Appended + t.AppendedToSource), itoa(t.FlagChanges), itoa(t.Expunged + t.ExpungedSource),
-		itoa(t.Conflicts), itoa(t.Failed), FormatBytes(t.Bytes), FormatDuration(r.Duration), ""})
+	total := []string{"total", ""}
+	for _, c := range cols {
+		total = append(total, c.cell(r.Total))
+	}
+	rows = append(rows, append(total, FormatDuration(r.Duration), ""))
 	widths := make([]int, len(head))
 	for _, row := range rows {
 		for i, cell := range row {
@@ -88,5 +127,3 @@ func (r *Result) StatusLine() string {
 	}
 	return line
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
