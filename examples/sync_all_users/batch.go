@@ -209,9 +209,9 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 	// A dry run never writes, but shows the source writable to the engine
 	// when the mode could write to it, so that the plan shows those
 	// writes.
-	writable := cfg.mode == replica.TwoWay || (cfg.mode == replica.Mirror && cfg.dryRun && !cfg.readOnlySource)
+	writable := cfg.mode == replica.TwoWay || (cfg.mode == replica.Mirror && cfg.dryRun && !cfg.readOnlySource && cfg.source.Writable())
 	rep, err := a.syncOnce(ctx, user, srcID, dstID, h, writable, logger)
-	if rep != nil && rep.HeldBack > 0 && !writable && cfg.mode == replica.Mirror && !cfg.readOnlySource && !cfg.dryRun && !a.stopped() && ctx.Err() == nil {
+	if rep != nil && rep.HeldBack > 0 && !writable && cfg.mode == replica.Mirror && !cfg.readOnlySource && cfg.source.Writable() && !cfg.dryRun && !a.stopped() && ctx.Err() == nil {
 		logger.Info("mail found only on the target: the source is opened writable to copy it back", "held_back", rep.HeldBack)
 		first := rep
 		rep, err = a.syncOnce(ctx, user, srcID, dstID, h, true, logger)
@@ -238,7 +238,13 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 // not.
 func (a *app) syncOnce(ctx context.Context, user, srcID, dstID string, h *ratelimit.Handle, writable bool, logger *slog.Logger) (*replica.Report, error) {
 	cfg := a.cfg
-	src, err := cfg.source.Open(user, batch.OpenOptions{ReadOnly: !writable || cfg.dryRun, Logger: logger})
+	var src batch.ReadCloser
+	var err error
+	if writable && !cfg.dryRun {
+		src, err = cfg.source.Open(user, batch.OpenOptions{Logger: logger})
+	} else {
+		src, err = cfg.source.OpenReader(user, batch.OpenOptions{Logger: logger})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", srcID, err)
 	}
@@ -341,7 +347,7 @@ func (a *app) openTarget(ctx context.Context, user string, src mailbox.Reader, l
 	return empty, nil
 }
 
-func closeStore(s mailbox.Store, logger *slog.Logger) {
+func closeStore(s batch.ReadCloser, logger *slog.Logger) {
 	if err := s.Close(); err != nil {
 		logger.Warn("close", "err", err)
 	}

@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		shard                      string
 	)
 	fs.StringVar(&c.usersFile, "users", "", "a `FILE` of user names, one per line, '#' comments; '-' reads standard input")
-	fs.StringVar(&source, "source", "", "the source store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}")
+	fs.StringVar(&source, "source", "", "the source store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}; mbox:PATH and loose:DIR (read only) can be migrated or mirrored from")
 	fs.StringVar(&target, "target", "", "the target store of each user, a template (`TMPL`) such as maildir:/replica/{user}")
 	fs.StringVar(&mode, "mode", "mirror", "the mode (`M`): mirror (the target becomes the source), sync (two-way) or migrate (copy what the target lacks)")
 	fs.StringVar(&c.journal, "journal", "", "the journal's directory (`DIR`): sync state and the batch's progress (needed except with -dry-run)")
@@ -157,6 +157,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 			}
 			if c.target, err = batch.ParseTemplate(target); err != nil {
 				bad("-target: %v", err)
+			}
+			if err == nil && !c.target.Writable() {
+				bad("-target: %s stores are read-only: the target must be a maildir", c.target.Scheme())
+			}
+			if err == nil && c.source.Scheme() != "" && !c.source.Writable() && c.mode == replica.TwoWay {
+				bad("-source: %s stores are read-only: -mode sync writes to the source", c.source.Scheme())
 			}
 			if err == nil && c.source.Server() != "" && sameTemplate(c.source, c.target) {
 				bad("-source and -target name the same stores")

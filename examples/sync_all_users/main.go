@@ -13,9 +13,12 @@
 // # Sources and targets
 //
 // A store template names each user's store, with {user} replaced by the
-// user's name ("maildir:/srv/mail/{user}"; the only scheme so far is
-// maildir). User names that could lead a template out of its directory
-// ("../x", "a/b", "", control characters) fail that user alone.
+// user's name: "maildir:/srv/mail/{user}" (a Maildir++ tree, as Dovecot
+// keeps it), or, as a source to migrate or mirror from, read only,
+// "mbox:/var/mail/{user}" (an mbox file, or a directory of them) and
+// "loose:/lost+found/{user}" (a tree of message files). User names that
+// could lead a template out of its directory ("../x", "a/b", "", control
+// characters) fail that user alone.
 //
 // A mirror or a migration leaves the source untouched: it is opened
 // read-only. One exception, in a mirror: mail found only on the target

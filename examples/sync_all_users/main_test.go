@@ -441,3 +441,31 @@ func TestServerConns(t *testing.T) {
 		require.False(t, spans[i].from.Before(spans[i-1].to), "two users at once: %v and %v", spans[i-1], spans[i])
 	}
 }
+
+// TestMigrateFromMbox: an mbox file per user migrates into Maildir trees.
+func TestMigrateFromMbox(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&b, "From sender@example.org Sat Jan  3 01:05:%02d 2024\nFrom: sender@example.org\nSubject: message %d\n\nbody %d\n>From the past\n\n", i, i, i)
+	}
+	mboxPath := filepath.Join(dir, "alice.mbox")
+	require.NoError(t, os.WriteFile(mboxPath, []byte(b.String()), 0o644))
+	before, err := os.ReadFile(mboxPath)
+	require.NoError(t, err)
+	args := []string{"-source", "mbox:" + dir + "/{user}.mbox", "-target", "maildir:" + dir + "/md/{user}", "-journal", filepath.Join(dir, "j"), "-mode", "migrate", "-json", "alice"}
+	code, stdout, stderr := runInProcess(t, args...)
+	require.Equal(t, exitOK, code, stderr)
+	require.EqualValues(t, 5, byUser(decode(t, stdout))["alice"].Counts["appended"])
+	require.Equal(t, 5, count(t, filepath.Join(dir, "md", "alice")))
+	code, stdout, stderr = runInProcess(t, args...)
+	require.Equal(t, exitOK, code, stderr)
+	require.EqualValues(t, 0, byUser(decode(t, stdout))["alice"].Counts["appended"], "a second migration copies nothing")
+	after, err := os.ReadFile(mboxPath)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the mbox is untouched")
+
+	code, _, stderr = runInProcess(t, "-source", "mbox:"+dir+"/{user}.mbox", "-target", "maildir:"+dir+"/md/{user}", "-journal", filepath.Join(dir, "j"), "-mode", "sync", "alice")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "read-only")
+}

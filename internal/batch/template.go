@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/loose"
 	"github.com/mailrepl/mailrepl/mailbox/maildir"
+	"github.com/mailrepl/mailrepl/mailbox/mbox"
 )
 
 // ErrTemplate marks a store template that cannot be used.
@@ -19,8 +21,12 @@ const UserVar = "{user}"
 
 // Template names the store of each user: "SCHEME:PATH", where PATH holds
 // {user}, e.g. "maildir:/srv/mail/{user}" or
-// "maildir:/home/{user}/Maildir". The only scheme so far is "maildir"
-// (a Maildir++ tree, [maildir.Open]).
+// "maildir:/home/{user}/Maildir". The schemes:
+//
+//	maildir  a Maildir++ tree ([maildir.Open]), read and written
+//	mbox     an mbox file, or a directory of them ([mbox.Open]), read only
+//	loose    a directory tree of message files, such as what fsck puts
+//	         in lost+found ([loose.Open]), read only
 type Template struct {
 	raw    string // as given
 	scheme string
@@ -34,8 +40,8 @@ func ParseTemplate(s string) (Template, error) {
 	switch {
 	case !ok || scheme == "" || strings.ContainsAny(scheme, `/\`):
 		return Template{}, fmt.Errorf("%w %q: want SCHEME:PATH, e.g. maildir:/srv/mail/{user}", ErrTemplate, s)
-	case scheme != "maildir":
-		return Template{}, fmt.Errorf("%w %q: unknown scheme %q (want maildir)", ErrTemplate, s, scheme)
+	case scheme != "maildir" && scheme != "mbox" && scheme != "loose":
+		return Template{}, fmt.Errorf("%w %q: unknown scheme %q (want maildir, mbox or loose)", ErrTemplate, s, scheme)
 	case !strings.Contains(path, UserVar):
 		return Template{}, fmt.Errorf("%w %q: the path does not hold %s, so every user would share one store", ErrTemplate, s, UserVar)
 	}
@@ -64,6 +70,10 @@ func (t Template) String() string { return t.raw }
 
 // Scheme returns the template's scheme ("maildir").
 func (t Template) Scheme() string { return t.scheme }
+
+// Writable reports whether the template's stores can be written to
+// (maildir), and so be a target.
+func (t Template) Writable() bool { return t.scheme == "maildir" }
 
 // Server names the server a template's stores live on, for rate limits
 // and connection caps: the scheme and the directory above the users'
@@ -113,7 +123,7 @@ type OpenOptions struct {
 	Logger *slog.Logger
 }
 
-// Open opens user's store.
+// Open opens user's store, of a writable scheme (see Writable).
 func (t Template) Open(user string, opts OpenOptions) (mailbox.Store, error) {
 	p, err := t.Expand(user)
 	if err != nil {
@@ -122,6 +132,33 @@ func (t Template) Open(user string, opts OpenOptions) (mailbox.Store, error) {
 	switch t.scheme {
 	case "maildir":
 		return maildir.Open(p, &maildir.Options{Name: t.scheme + ":" + p, ReadOnly: opts.ReadOnly, Logger: opts.Logger})
+	}
+	return nil, fmt.Errorf("%w %q: %s stores are read-only", ErrTemplate, t.raw, t.scheme)
+}
+
+// ReadCloser is a store opened for reading.
+type ReadCloser interface {
+	mailbox.Reader
+	Close() error
+}
+
+// OpenReader opens user's store for reading, of any scheme. A maildir is
+// opened read-only: nothing in it is created or changed.
+func (t Template) OpenReader(user string, opts OpenOptions) (ReadCloser, error) {
+	if t.scheme == "maildir" {
+		opts.ReadOnly = true
+		return t.Open(user, opts)
+	}
+	p, err := t.Expand(user)
+	if err != nil {
+		return nil, err
+	}
+	name := t.scheme + ":" + p
+	switch t.scheme {
+	case "mbox":
+		return mbox.Open(p, &mbox.Options{Name: name})
+	case "loose":
+		return loose.Open(p, &loose.Options{Name: name})
 	}
 	return nil, fmt.Errorf("%w %q: unknown scheme %q", ErrTemplate, t.raw, t.scheme)
 }

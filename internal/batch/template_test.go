@@ -3,11 +3,13 @@ package batch
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/uid"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,7 +25,9 @@ func TestParseTemplate(t *testing.T) {
 		{"maildir:spool/{user}", "", "maildir:spool"},
 		{"maildir:{user}", "", "maildir:."},
 		{"imap://host/{user}", "unknown scheme", ""},
-		{"mbox:/var/mail/{user}", "unknown scheme", ""},
+		{"mbox:/var/mail/{user}", "", "mbox:/var/mail"},
+		{"loose:/lost+found/{user}", "", "loose:/lost+found"},
+		{"Maildir:/srv/{user}", "unknown scheme", ""},
 		{"/srv/mail/{user}", "want SCHEME:PATH", ""},
 		{":/srv/{user}", "want SCHEME:PATH", ""},
 		{"maildir:/srv/mail/alice", "does not hold {user}", ""},
@@ -44,7 +48,8 @@ func TestParseTemplate(t *testing.T) {
 		if got := tmpl.Server(); got != tc.server {
 			t.Errorf("ParseTemplate(%q).Server() = %q, want %q", tc.in, got, tc.server)
 		}
-		if tmpl.String() != tc.in || tmpl.Scheme() != "maildir" {
+		scheme, _, _ := strings.Cut(tc.in, ":")
+		if tmpl.String() != tc.in || tmpl.Scheme() != scheme || tmpl.Writable() != (scheme == "maildir") {
 			t.Errorf("ParseTemplate(%q): String %q, Scheme %q", tc.in, tmpl.String(), tmpl.Scheme())
 		}
 	}
@@ -127,4 +132,37 @@ func TestReadOnly(t *testing.T) {
 	infos, err := r.Mailboxes(context.Background())
 	require.NoError(t, err)
 	require.Len(t, infos, 1, "reads go through")
+}
+
+// TestTemplateOpenReader: every scheme opens for reading; only maildir
+// for writing.
+func TestTemplateOpenReader(t *testing.T) {
+	dir := t.TempDir()
+	msg := "From: a@example.org\nSubject: hello\n\nbody\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alice.mbox"), []byte("From a@example.org Sat Jan  3 01:05:34 2024\n"+msg), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "found", "alice"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "found", "alice", "#1234"), []byte(msg), 0o644))
+	for _, tmpl := range []string{"mbox:" + dir + "/{user}.mbox", "loose:" + dir + "/found/{user}"} {
+		tm := MustParseTemplate(tmpl)
+		r, err := tm.OpenReader("alice", OpenOptions{})
+		require.NoError(t, err, tmpl)
+		n := 0
+		for m, err := range r.Messages(bg, mailbox.Inbox, uid.All) {
+			require.NoError(t, err, tmpl)
+			require.NotZero(t, m.UID)
+			n++
+		}
+		require.Equal(t, 1, n, tmpl)
+		require.NoError(t, r.Close())
+		_, err = tm.Open("alice", OpenOptions{})
+		require.ErrorIs(t, err, ErrTemplate, "%s: not writable", tmpl)
+		_, err = tm.OpenReader("../x", OpenOptions{})
+		require.ErrorIs(t, err, ErrUnsafeUser, tmpl)
+	}
+	// A maildir opened for reading is not created.
+	tm := MustParseTemplate("maildir:" + dir + "/md/{user}")
+	_, err := tm.OpenReader("alice", OpenOptions{})
+	require.ErrorIs(t, err, mailbox.ErrNotFound)
+	_, err = os.Stat(filepath.Join(dir, "md"))
+	require.ErrorIs(t, err, os.ErrNotExist)
 }
