@@ -36,6 +36,10 @@ type RecoverOptions struct {
 	Now           func() time.Time
 	// Progress, if not nil, is called after each message checked.
 	Progress func(msgs int, bytes int64)
+	// Stop, when closed, stops the recovery gracefully: the mailbox being
+	// scanned is left as it was (its scan is redone by the next run), and
+	// Recover returns an error wrapping ErrStopped.
+	Stop <-chan struct{}
 }
 
 // RecoverMailbox is what recovery found in one mailbox.
@@ -101,6 +105,10 @@ func Recover(ctx context.Context, store mailbox.Store, opts *RecoverOptions) (*R
 			errs = append(errs, err)
 			break
 		}
+		if stopped(o.Stop) {
+			errs = append(errs, ErrStopped)
+			break
+		}
 		mr, items, err := recoverMailbox(ctx, store, info, &o, rep)
 		if err != nil {
 			mr.Error = err.Error()
@@ -136,6 +144,9 @@ func recoverMailbox(ctx context.Context, store mailbox.Store, info mailbox.Info,
 		if err != nil {
 			return mr, nil, fmt.Errorf("list: %w", err)
 		}
+		if stopped(o.Stop) {
+			return mr, nil, ErrStopped
+		}
 		known := msg.EmailID
 		if known.IsZero() && o.Cache != nil {
 			if id, ok, err := o.Cache.EmailID(o.StoreID, info.ID, info.UIDValidity, msg.UID); err == nil && ok {
@@ -163,6 +174,13 @@ func recoverMailbox(ctx context.Context, store mailbox.Store, info mailbox.Info,
 		for msg, err := range sc.Bodiless(ctx, info.Name) {
 			if err != nil {
 				return mr, nil, fmt.Errorf("list entries without a body: %w", err)
+			}
+			if msg.EmailID.IsZero() && o.Cache != nil {
+				// The store never read the body (a Maildir read only by
+				// the engine): the EmailID cached when it was copied.
+				if id, ok, err := o.Cache.EmailID(o.StoreID, info.ID, info.UIDValidity, msg.UID); err == nil && ok {
+					msg.EmailID = id
+				}
 			}
 			if !msg.EmailID.IsZero() {
 				if _, found, err := o.Records.Tombstone(ctx, o.User, info.ID, msg.EmailID); err != nil {

@@ -67,6 +67,10 @@ type RestoreOptions struct {
 	Now           func() time.Time
 	// Progress, if not nil, is called after each message restored.
 	Progress func(msgs int, bytes int64)
+	// Stop, when closed, stops the restore gracefully: the messages
+	// pending delivery are delivered and recorded, and Restore returns an
+	// error wrapping ErrStopped. A second run goes on from there.
+	Stop <-chan struct{}
 }
 
 // RestoreMailbox counts what a restore did in one mailbox.
@@ -142,6 +146,10 @@ func Restore(ctx context.Context, from mailbox.Reader, into mailbox.Store, opts 
 		}
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
+			break
+		}
+		if stopped(o.Stop) {
+			errs = append(errs, ErrStopped)
 			break
 		}
 		r := &restorer{ctx: ctx, from: from, into: into, o: &o, rep: rep, backup: b, mr: RestoreMailbox{Mailbox: b.Name}}
@@ -231,6 +239,12 @@ func (r *restorer) run() error {
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if stopped(o.Stop) {
+			if err := r.flush(); err != nil {
+				return err
+			}
+			return ErrStopped
 		}
 		if err := r.consider(msg); err != nil {
 			return err
@@ -433,4 +447,14 @@ func (r *restorer) deliver(batch mailbox.Batch, msg mailbox.Message) error {
 		_, err = r.into.Append(ctx, r.live.Name, lit, meta)
 	}
 	return err
+}
+
+// stopped reports whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }

@@ -1,15 +1,19 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mailrepl/mailrepl/journal"
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/mailbox/memstore"
 	"github.com/mailrepl/mailrepl/uid"
@@ -277,5 +281,118 @@ func TestReplicaKeepsWhatTheSourceLost(t *testing.T) {
 	}
 	if len(state.Tombstones("alice")) != 0 {
 		t.Errorf("tombstones %+v: nobody deleted anything", state.Tombstones("alice"))
+	}
+}
+
+// TestRecoverBodilessUsesCache: in a Maildir that only the engine read
+// (read-only, so its uidlist caches no EmailID), an entry without a body
+// is identified through the EmailID cache: with a tombstone it is a
+// user's expunge and is left alone; without, it is lost under its EmailID.
+func TestRecoverBodilessUsesCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "live")
+	live := openMaildir(t, root, false)
+	for _, n := range []string{"a", "b", "c"} {
+		mustAppend(t, live, mailbox.Inbox, n, mailbox.Seen)
+	}
+	info, err := live.Status(ctx, mailbox.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := listAll(t, live)[mailbox.Inbox]
+	if err := live.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Strip the cached EmailIDs from the uidlist, as in a tree where
+	// Dovecot delivered the mail.
+	uidlist := filepath.Join(root, "dovecot-uidlist")
+	b, err := os.ReadFile(uidlist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stripped := regexp.MustCompile(` X1:[^ ]*`).ReplaceAll(b, nil)
+	if bytes.Equal(stripped, b) {
+		t.Fatalf("no X1 field in %s:\n%s", uidlist, b)
+	}
+	if err := os.WriteFile(uidlist, stripped, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(filepath.Join(dir, "journal"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	state := NewJournalState(j)
+	const storeID = "maildir:live"
+	for _, m := range msgs {
+		if err := state.PutEmailID(storeID, info.ID, info.UIDValidity, m.UID, m.EmailID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb := state.Begin("alice")
+	tb.PutTombstone("alice", Tombstone{MailboxID: info.ID, Mailbox: mailbox.Inbox, EmailID: msgs[0].EmailID, UID: msgs[0].UID, Time: time.Now()})
+	if err := tb.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	removeFile(t, root, mailbox.Inbox, msgs[0]) // a user's expunge, line kept
+	removeFile(t, root, mailbox.Inbox, msgs[1]) // lost
+	live = openMaildir(t, root, false)
+
+	dry, err := Recover(ctx, live, &RecoverOptions{User: "alice", Records: state, DryRun: true})
+	if err != nil || dry.Lost != 2 {
+		t.Fatalf("without the cache: %+v, %v; want both entries taken for lost", dry, err)
+	}
+	rep, err := Recover(ctx, live, &RecoverOptions{User: "alice", Records: state, Cache: state, StoreID: storeID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Lost != 1 || rep.Mailboxes[0].Expunged != 1 || rep.Items[0].UID != msgs[1].UID || rep.Items[0].EmailID != msgs[1].EmailID.String() {
+		t.Fatalf("with the cache: %+v", rep)
+	}
+	if l, ok, err := state.LostRecord(ctx, "alice", info.ID, msgs[1].EmailID); err != nil || !ok || !l.Unsure {
+		t.Fatalf("lost record of b: %+v %v %v", l, ok, err)
+	}
+}
+
+// TestRestoreAndRecoverStop: a closed Stop stops a restore between
+// messages, with what was delivered recorded; a second run restores the
+// rest and nothing twice. A recovery stopped changes nothing.
+func TestRestoreAndRecoverStop(t *testing.T) {
+	ctx := context.Background()
+	backup := newMem(t, nil)
+	for i := range 10 {
+		mustAppend(t, backup, mailbox.Inbox, fmt.Sprintf("m%d", i))
+	}
+	live := newMem(t, nil)
+	state := NewMemState()
+	stop := make(chan struct{})
+	n := 0
+	rep, err := Restore(ctx, backup, live, &RestoreOptions{User: "alice", Records: state, BatchMessages: 2, Stop: stop,
+		Progress: func(int, int64) {
+			if n++; n == 3 {
+				close(stop)
+			}
+		}})
+	if !errors.Is(err, ErrStopped) {
+		t.Fatalf("stopped restore: %v", err)
+	}
+	if rep.Total.Restored < 3 || rep.Total.Restored >= 10 {
+		t.Fatalf("stopped restore restored %d, want at least 3 and not all", rep.Total.Restored)
+	}
+	first := rep.Total.Restored
+	rep, err = Restore(ctx, backup, live, &RestoreOptions{User: "alice", Records: state})
+	if err != nil || rep.Total.Restored != 10-first || rep.Total.Present != first {
+		t.Fatalf("second restore: %+v, %v; want %d restored, %d present", rep.Total, err, 10-first, first)
+	}
+
+	closed := make(chan struct{})
+	close(closed)
+	before := dump(t, live, true)
+	if _, err := Recover(ctx, live, &RecoverOptions{User: "alice", Records: state, Stop: closed}); !errors.Is(err, ErrStopped) {
+		t.Fatalf("stopped recover: %v", err)
+	}
+	if got := dump(t, live, true); got != before {
+		t.Fatalf("a stopped recovery changed the store:\n%s\nwas:\n%s", got, before)
 	}
 }
