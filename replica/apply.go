@@ -289,6 +289,30 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 	if err != nil {
 		return err
 	}
+	// An intent names the message by its EmailID. A message listed
+	// without one (a Maildir that Dovecot delivered into and that nothing
+	// cached) is read once for it first; the copy then checks its bytes
+	// against it, and the cache keeps it for the next runs.
+	known := ops[:0:0]
+	for _, op := range ops {
+		if op.Msg.EmailID.IsZero() && !op.Entry.EmailID.IsZero() {
+			op.Msg.EmailID = op.Entry.EmailID
+		}
+		if op.Msg.EmailID.IsZero() {
+			msg := op.Msg
+			msg.UID = op.FromUID
+			idn, err := m.resolve(ctx, op.From, msg, false)
+			if err != nil {
+				if a.messageFailure(op, err) {
+					continue
+				}
+				return err
+			}
+			op.Msg.EmailID = idn.EmailID
+		}
+		known = append(known, op)
+	}
+	ops = known
 	// Intents first, durable, so a crash after the store's write is
 	// recognised on the next run.
 	ib := o.State.Begin(o.Pair)

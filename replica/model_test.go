@@ -41,12 +41,28 @@ func (s trackerStore) Changes(ctx context.Context, name string, v uid.Validity, 
 	return s.ct.Changes(ctx, name, v, since)
 }
 
+// noIDStore lists messages without their EmailIDs, as a Maildir that
+// Dovecot delivered into lists them, and hides the optional capabilities.
+type noIDStore struct{ mailbox.Store }
+
+func (s noIDStore) Messages(ctx context.Context, name string, set uid.Set) iter.Seq2[mailbox.Message, error] {
+	return func(yield func(mailbox.Message, error) bool) {
+		for m, err := range s.Store.Messages(ctx, name, set) {
+			m.EmailID = mailbox.EmailID{}
+			if !yield(m, err) {
+				return
+			}
+		}
+	}
+}
+
 // modelConfig is one kind of scenario.
 type modelConfig struct {
 	mode     Mode
 	dstPlain bool // the target cannot set UIDs: the state maps UIDs
 	dstTrack bool // with dstPlain: the target still tracks changes
 	srcPlain bool // the source cannot set UIDs
+	noIDs    bool // the source lists no EmailIDs (and cannot set UIDs)
 	policy   TargetOnly
 	journal  bool // the state in a real journal (on disk), not in memory
 	maildir  bool // both stores are Maildir trees, not memstores
@@ -64,6 +80,9 @@ func (c modelConfig) String() string {
 	}
 	if c.srcPlain {
 		s += "/src-plain"
+	}
+	if c.noIDs {
+		s += "/src-no-ids"
 	}
 	if c.policy == DeleteTargetOnly {
 		s += "/delete-target-only"
@@ -98,6 +117,10 @@ func TestModel(t *testing.T) {
 		{mode: TwoWay, maildir: true},
 		{mode: TwoWay, maildir: true, dstPlain: true, journal: true},
 		{mode: Migrate, maildir: true},
+		{mode: Mirror, noIDs: true, journal: true},
+		{mode: Mirror, dstPlain: true, noIDs: true},
+		{mode: TwoWay, noIDs: true, journal: true},
+		{mode: Migrate, noIDs: true},
 	}
 	n := *flagScenarios
 	if n == 0 {
@@ -496,7 +519,7 @@ func (m *model) syncAndCheck() bool {
 	if !m.checkUIDs(Source, afterS) || !m.checkUIDs(Target, afterD) {
 		return false
 	}
-	identity := !m.cfg.dstPlain && !(m.cfg.mode == TwoWay && m.cfg.srcPlain)
+	identity := !m.cfg.dstPlain && !(m.cfg.mode == TwoWay && (m.cfg.srcPlain || m.cfg.noIDs))
 	switch m.cfg.mode {
 	case Mirror, TwoWay:
 		if !slices.Equal(m.names(Source), m.names(Target)) {
@@ -660,7 +683,9 @@ func (m *model) replace(side Side, s mailbox.Store) {
 		}
 		return s
 	}
-	if side == Source {
+	if side == Source && m.cfg.noIDs {
+		m.rawS, m.src = s, noIDStore{s}
+	} else if side == Source {
 		m.rawS, m.src = s, wrap(m.cfg.srcPlain, false)
 	} else {
 		m.rawD, m.dst = s, wrap(m.cfg.dstPlain, m.cfg.dstTrack)

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"slices"
 	"sync"
@@ -328,6 +329,7 @@ type memBatch struct {
 	s    *MemState
 	pair string
 	ops  []func()
+	err  error // what the journal would refuse, so tests of MemState see it too
 }
 
 func (b *memBatch) mbox(src mailbox.ID) *memMailbox {
@@ -361,6 +363,9 @@ func (b *memBatch) DeleteEntry(src mailbox.ID, u uid.UID) {
 }
 
 func (b *memBatch) PutIntent(src mailbox.ID, in Intent) {
+	if in.EmailID.IsZero() && b.err == nil {
+		b.err = fmt.Errorf("replica: state: intent without EmailID (uid %d from %d)", in.UID, in.FromUID)
+	}
 	b.ops = append(b.ops, func() {
 		m := b.mbox(src)
 		m.intents = append(m.intents, in)
@@ -385,6 +390,9 @@ func (b *memBatch) Len() int { return len(b.ops) }
 func (b *memBatch) Commit(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if b.err != nil {
+		return b.err
 	}
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
