@@ -6,20 +6,23 @@
 // storage loss by expunging the messages whose bodies are gone and
 // delivering restored copies under new UIDs. Because it never copies
 // filesystem blocks or index files, damage on one side (a truncated file,
-// a corrupt index) is not carried to the other.
+// a corrupt index) is not carried to the other. It reads a source without
+// changing it, copies every message byte for byte and keeps every flag,
+// including those IMAP cannot name, such as Maildir's P ("passed").
 //
 // This package holds no code. It is the tour of the library; the work is
-// done in the packages below.
+// done in the packages below. README.md shows the two commands (the demo
+// and the tests), the batch tools' flags and measured figures.
 //
 // # Who it is for
 //
 // A mail server embeds it: the server offers its storage as a store,
-// records each change in a journal, and a goroutine keeps a replica up to
-// date. A batch tool (examples/sync_all_users) moves thousands of accounts
-// from one server to another under rate limits, resumes after a crash and
-// never lets one account's failure stop the rest. A restore script, run
-// after a disk loss, brings back what a backup holds without resurrecting
-// mail the user deleted since.
+// records its users' changes in a journal, and a goroutine keeps a replica
+// up to date. The batch tool examples/sync_all_users replicates thousands
+// of accounts from one server to another under rate limits, resumes after
+// a crash and never lets one account's failure stop the rest. The restore
+// tool examples/restore, run after a disk loss, expunges what is gone and
+// brings back what a backup holds without resurrecting mail users deleted.
 //
 // # Packages
 //
@@ -29,29 +32,39 @@
 //     UIDs written in IMAP sequence-set syntax ("1:4,7,9:*") and maps that
 //     pair the UIDs of two mailboxes. It imports nothing of ours.
 //   - [github.com/mailrepl/mailrepl/mailbox]: what is replicated between.
-//     Its central interface is
-//     [github.com/mailrepl/mailrepl/mailbox.Store], one user's mailboxes:
-//     its Reader half is all a source or a backup must offer, its Writer
-//     half what a target must also do. Listings stream message
-//     metadata sorted by UID; bodies stream on demand. Optional
-//     capabilities, found by type assertion, let a store answer "what
-//     changed since modseq N" (ChangeTracker), keep a source's UIDs
-//     (UIDSetter) or make many appends durable at once (Batcher). The
-//     package also defines flags (system flags, keywords, and private flags
-//     such as Maildir's "passed" that IMAP cannot name), mailbox names, the
-//     sentinel errors and the EmailID.
-//   - Backends live below mailbox: mailbox/memstore keeps mailboxes in
-//     memory (the reference every other package tests against),
-//     mailbox/maildir works on Maildir++ trees as Dovecot writes them.
-//     Each passes the one conformance suite in mailbox/mailboxtest.
-//   - journal records, in a pebble database, what each sync agreed on (the
-//     state of a pair of mailboxes), the intent of each copy before it is
-//     made, and the messages users expunged (tombstones).
-//   - replica is the engine: diff, plan, apply; the modes; recovery and
-//     restore.
-//   - ratelimit holds the limits on messages and bytes per second, per
-//     account and in total. replica only declares the small Limiter it
-//     needs; the programs in examples connect the two.
+//     A [github.com/mailrepl/mailrepl/mailbox.Reader] is all a source or a
+//     backup must offer; a [github.com/mailrepl/mailrepl/mailbox.Store]
+//     (Reader, Writer, Close) is a target. Listings stream message metadata
+//     sorted by UID; bodies stream on demand. Optional capabilities, found
+//     by type assertion, let a store answer "what changed since modseq N"
+//     (ChangeTracker), keep a source's UIDs (UIDSetter), make many appends
+//     durable at once (Batcher) or list index entries whose body is gone
+//     (IndexScanner). The package also defines flags (system flags,
+//     keywords, and private flags such as mailbox.Passed), mailbox names,
+//     the sentinel errors, the EmailID and the Fingerprint.
+//   - Backends live below mailbox. mailbox/memstore keeps mailboxes in
+//     memory and implements every capability: the reference the other
+//     packages test against. mailbox/maildir works on Maildir++ trees
+//     that a running Dovecot 2.3 shares, with Dovecot's UIDs, UIDVALIDITY,
+//     flags and keywords. mailbox/mbox and mailbox/loose read mbox files
+//     and directories of loose message files (lost+found, .eml folders),
+//     read only, for restores and migrations. Each passes the conformance
+//     suite in mailbox/mailboxtest (Run for stores, RunReader for
+//     read-only ones).
+//   - journal keeps, in a pebble database, a change log with named cursors
+//     (for an embedding server and its replicators), what each sync agreed
+//     on (the state of a pair of mailboxes), the intent of each copy before
+//     it is made, tombstones (mail users expunged), lost records (mail
+//     recovery expunged), an EmailID cache and the batch tools' progress.
+//     Its format is versioned; it commits concurrent writers together.
+//   - replica is the engine: the Syncer (mirror, sync, migrate), Recover
+//     and Restore, and the reports. JournalState keeps its state in a
+//     journal.
+//   - ratelimit holds the limits on messages and bytes per second (in
+//     total, per server, per user), a cap on what is in flight per server,
+//     and rates that back off when a server struggles. replica only
+//     declares the small Limiter it needs; the programs in examples
+//     connect the two.
 //
 // # Identity
 //
@@ -61,44 +74,89 @@
 // is computed while the message streams past, so no message is ever held
 // in memory whole, and a copy is checked against it as it is written: a
 // body that no longer matches its EmailID fails the copy with
-// [github.com/mailrepl/mailrepl/mailbox.ErrCorrupt] instead of spreading.
-// Stores that rewrite messages are matched by a weaker Fingerprint of the
-// Message-ID, Date, From and Subject fields and the size.
+// [github.com/mailrepl/mailrepl/mailbox.ErrCorrupt], is reported, and is
+// not replicated. A migration from a store that rewrites messages matches
+// them by a weaker Fingerprint of the Message-ID, Date, From and Subject
+// fields and the size.
 //
 // # How data flows
 //
-// One sync of a pair of mailboxes reads both listings, sorted by UID, and
-// merge-joins them with the state the journal kept from the last sync. The
-// result is a plan: create, rename or delete mailboxes, append messages,
-// change flags, expunge. Making the plan is a pure function, without I/O,
-// so it is tested exhaustively. Applying it is rate-limited and batched;
-// before each append the journal records the intent, so a run stopped at
-// any point is finished by the next one without duplicates, and the state
-// is committed only once the target has made the change durable. A store
-// that keeps modseqs is asked only for what changed since the last sync.
+// A sync first makes the two sides' sets of mailboxes agree: a mailbox is
+// known by its ID, so a rename is a rename. Then, for each pair of
+// mailboxes, it reads both listings, sorted by UID, and merge-joins them
+// with the state the journal kept from the last sync, so memory does not
+// grow with the mailbox. The result is a stream of operations: append,
+// change flags, expunge, pair. Planning is a pure function, without I/O,
+// checked by golden scripts and randomized model tests. Applying is
+// rate-limited and batched: before the appends of a batch the journal
+// records their intents, the store makes the batch durable, and only then
+// is the state committed, so a run killed at any point is finished by the
+// next one with nothing lost and nothing duplicated. A store that keeps
+// modseqs is asked only for what changed since the last sync; a Maildir is
+// listed without reading a body.
+//
+// When the target can set UIDs, a mirror keeps the source's UIDVALIDITY
+// and UIDs, so IMAP clients that fail over to the replica keep their
+// caches. When a side can no longer match, the engine realigns it by
+// EmailID, renumbering in place without copying bodies again.
 //
 // # Modes
 //
-//   - mirror: the target becomes identical to the source, UIDs and
-//     UIDVALIDITY included where the target lets them be set, so that
-//     IMAP clients failing over to a replica keep their caches.
-//   - sync: a two-way merge. New mail goes both ways, flags are merged
-//     against the last agreed state, expunges propagate, UID conflicts are
-//     renumbered.
-//   - migrate: a one-way copy of what is missing, identified by EmailID
-//     (or Fingerprint); nothing is deleted.
+//   - mirror ([github.com/mailrepl/mailrepl/replica.Mirror]): the target
+//     becomes the source. Mail found only on the target that no sync put
+//     there (split brain: the replica was used as the primary) is by
+//     default copied back to the source with new UIDs and reported; the
+//     policy DeleteTargetOnly deletes it from the target instead, and
+//     reports it. Nothing is destroyed silently.
+//   - sync (replica.TwoWay): a two-way merge. New mail goes both ways, an
+//     expunge wins over a flag change on the other side, flags merge flag
+//     by flag against the last agreed state, and a UID holding different
+//     messages on the two sides gives both new UIDs above both UIDNEXTs.
+//   - migrate (replica.Migrate): a one-way copy of what the target lacks,
+//     identified by EmailID (or Fingerprint); nothing is deleted.
 //
-// # Recovery
+// # Recovery and its safety rules
 //
-// After a storage loss, recovery scans a mailbox for messages whose body
-// is missing, unreadable or no longer matches its EmailID, expunges them
-// so that clients never see empty messages, and records each as lost.
-// Restore then delivers, from a backup or a repaired volume, each message
-// whose EmailID the live mailbox lacks and that the user did not expunge
-// (no tombstone), with a new UID and its old flags and date. Running it
-// twice restores nothing the second time. When the journal cannot tell
-// (it started after the backup was taken), a policy decides; the default
-// restores, because an extra message is better than a lost one.
+// After a storage loss, replica.Recover scans a store for messages whose
+// body is missing, unreadable, truncated or no longer matches its EmailID,
+// records each as lost, then expunges exactly those, so that clients never
+// see blank messages. replica.Restore then delivers, from a backup or a
+// repaired volume (any Reader: a Maildir snapshot, an mbox, loose files,
+// the replica), each message whose EmailID the live mailbox lacks and
+// whose deletion by its user is not on record, with a new UID above
+// UIDNEXT and its old flags and internal date. Running it twice restores
+// nothing the second time.
+//
+// A storage loss must never spread to the other side, nor look like a
+// user's choice. The engine keeps these rules:
+//
+//   - A side whose UIDNEXT went back under the same UIDVALIDITY (restored
+//     from an old copy, or its index damaged), or whose UIDVALIDITY
+//     changed, is distrusted: until a sync of the mailbox completes,
+//     nothing that side lacks is taken as expunged, and the mailboxes are
+//     re-paired by EmailID. A mailbox missing from one side is deleted on
+//     the other only when its deletion by a user is on record (unless the
+//     caller sets Options.TrustMissingMailboxes); otherwise it is
+//     recreated.
+//   - A message recovery recorded as lost is not expunged from the
+//     replica: a mirror keeps the replica's copy, to restore from.
+//   - Tombstones are written only for expunges taken as a user's: those
+//     a sync propagates from a trusted side, and those an embedding server
+//     records (journal.Batch.PutTombstone).
+//     Recovery's expunges leave lost records, not tombstones, and no
+//     tombstone is written for a message whose EmailID the mailbox still
+//     holds under another UID.
+//   - Restore never brings back a message whose deletion by its user is on
+//     record. The evidence, strongest first: a lost record (restore,
+//     unless a newer tombstone says otherwise); a tombstone (skip); the
+//     live mailbox's own UID index, for stores that track expunges under
+//     an unchanged UIDVALIDITY (a UID below UIDNEXT that is absent was
+//     expunged after the backup: skip). Only without any evidence is a
+//     message unsure, and then a policy decides: RestoreWhenUnsure, the
+//     default, because an extra message is better than a lost one, or
+//     SkipWhenUnsure. On a Dovecot Maildir an uidlist line without its
+//     file is no proof of loss (Dovecot leaves the line after an expunge
+//     until it compacts the file): recovery records it as lost but unsure.
 //
 // # Errors
 //
@@ -108,5 +166,7 @@
 // [github.com/mailrepl/mailrepl/mailbox.ErrUIDValidityChanged]. Bad input,
 // an unsafe mailbox name such as "../x", a malformed message, damaged
 // state, is refused with such an error; it never crashes the process and
-// never deletes data.
+// never deletes data. In a sync, an error on one message goes into the
+// report and the rest goes on; an error that makes a mailbox unsafe stops
+// that mailbox only.
 package mailrepl

@@ -24,8 +24,10 @@
 //
 // Mailbox names in this API are UTF-8 with '/' between levels, and INBOX
 // in any case is INBOX ([CanonicalName]); each store maps them to its own
-// form. Backends live in subpackages (memstore, maildir) and all pass the
-// conformance suite in mailboxtest.
+// form. Backends live in subpackages: memstore and maildir are stores;
+// mbox and loose are read-only Readers, for restores and migrations. All
+// pass the conformance suite in mailboxtest (Run, or RunReader for
+// read-only ones).
 package mailbox
 
 import (
