@@ -34,14 +34,18 @@ func (s *Store) Bodiless(ctx context.Context, name string) iter.Seq2[mailbox.Mes
 			yield(mailbox.Message{}, s.named(name, err))
 			return
 		}
+		// One fresh read of the directories: a lookup per missing file
+		// would read them once per entry.
+		sc, err := f.scanLocked(true)
+		if err != nil {
+			f.release()
+			yield(mailbox.Message{}, s.named(name, f.err(op, 0, f.path, err)))
+			return
+		}
 		var out []mailbox.Message
 		for i := range sn.ul.recs {
 			r := &sn.ul.recs[i]
-			if _, ok, err := f.lookupLocked(r.base, false); err != nil {
-				f.release()
-				yield(mailbox.Message{}, s.named(name, f.err(op, r.uid, f.path, err)))
-				return
-			} else if ok {
+			if _, ok := sc.files[r.base]; ok {
 				continue
 			}
 			m := mailbox.Message{UID: r.uid}
@@ -95,7 +99,8 @@ func (s *Store) DropBodiless(ctx context.Context, name string, set uid.Set) (err
 	if err != nil {
 		return err
 	}
-	if _, err := f.scanLocked(true); err != nil {
+	sc, err := f.scanLocked(true)
+	if err != nil {
 		return f.err(op, 0, f.path, err)
 	}
 	nl := l.clone()
@@ -103,9 +108,7 @@ func (s *Store) DropBodiless(ctx context.Context, name string, set uid.Set) (err
 	dropped := 0
 	for _, r := range l.recs {
 		if set.Contains(r.uid) {
-			if _, ok, err := f.lookupLocked(r.base, false); err != nil {
-				return f.err(op, r.uid, f.path, err)
-			} else if !ok {
+			if _, ok := sc.files[r.base]; !ok {
 				dropped++
 				continue
 			}
