@@ -185,3 +185,15 @@ type IndexScanner interface {
 	// never used again under this UIDVALIDITY.
 	DropBodiless(ctx context.Context, name string, set uid.Set) error
 }
+
+// Settler is a store whose listings may leave out messages for a while:
+// a Maildir lists a delivered file only once its UID is published in
+// dovecot-uidlist, and a listing does not wait for a lock that another
+// process (Dovecot, or a batch that was killed) holds. Code that decides
+// from a listing what a mailbox lacks, and would deliver it again (a
+// restore), settles the mailbox first.
+type Settler interface {
+	// Settle waits until every message of the mailbox that is stored
+	// when it is called is listed, publishing what needs publishing.
+	Settle(ctx context.Context, name string) error
+}

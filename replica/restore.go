@@ -230,6 +230,14 @@ func (r *restorer) run() error {
 		return fmt.Errorf("live status: %w", err)
 	}
 	r.live = live
+	if st, ok := r.into.(mailbox.Settler); ok && !o.DryRun {
+		// A delivery that died before its UIDs were published (a restore
+		// killed midway) leaves files a listing may not show yet: they
+		// must be seen as present, or they would be delivered twice.
+		if err := st.Settle(ctx, live.Name); err != nil {
+			return fmt.Errorf("settle the live mailbox: %w", err)
+		}
+	}
 	if err := r.loadLive(); err != nil {
 		return err
 	}
@@ -385,7 +393,12 @@ func (r *restorer) flush() error {
 		defer batch.Close()
 	}
 	var done []pendingRestore
+	halted := false
 	for _, p := range pend {
+		if stopped(o.Stop) {
+			halted = true // what is delivered is committed; the rest waits for the next run
+			break
+		}
 		err := r.deliver(batch, p.msg)
 		switch {
 		case err == nil:
@@ -412,6 +425,9 @@ func (r *restorer) flush() error {
 		if err := o.Records.ForgetLost(ctx, o.User, forget); err != nil {
 			return fmt.Errorf("drop restored lost records: %w", err)
 		}
+	}
+	if halted {
+		return ErrStopped
 	}
 	return nil
 }

@@ -246,3 +246,62 @@ func TestReadsDuringBatch(t *testing.T) {
 		t.Errorf("after the batch: %v", got)
 	}
 }
+
+// TestSettle: a file delivered by a process that died before publishing
+// its UID, with that process's lock left behind, is not listed (a listing
+// does not wait for a lock); Settle waits for the lock, takes it over and
+// publishes the UID, and the file is listed. A live holder makes Settle
+// fail with ErrTransient after LockTimeout.
+func TestSettle(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := openTest(t, root, &Options{LockTimeout: 10 * time.Second})
+	appendMsg(t, s, "INBOX", "x\n")
+	// The dead delivery: its file in cur/, its lock, no uidlist line.
+	name := "1700000000.M1P1Q1.host,S=2,W=3:2,S"
+	if err := os.WriteFile(filepath.Join(root, "cur", name), []byte("y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(root, uidlistName+".lock")
+	if err := os.WriteFile(lock, []byte(fmt.Sprintf("%d:%s", deadPID(t), hostname())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		n := 0
+		for _, err := range s.Messages(ctx, "INBOX", uid.All) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return n
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("listed %d messages while the lock is held, want 1 (the file waits for its UID)", n)
+	}
+	if err := s.Settle(ctx, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("listed %d messages after Settle, want 2", n)
+	}
+	if err := s.Settle(ctx, "INBOX"); err != nil {
+		t.Fatalf("a settled mailbox: %v", err)
+	}
+
+	// A live holder.
+	s2 := openTest(t, t.TempDir(), &Options{LockTimeout: 500 * time.Millisecond})
+	appendMsg(t, s2, "INBOX", "x\n")
+	if err := os.WriteFile(filepath.Join(s2.root, "cur", name), []byte("y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s2.root, uidlistName+".lock"), []byte(strconv.Itoa(os.Getppid())+":"+hostname()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Settle(ctx, "INBOX"); !errors.Is(err, mailbox.ErrTransient) {
+		t.Fatalf("Settle under a live lock: %v, want ErrTransient", err)
+	}
+	if err := s2.Settle(ctx, "Nope"); !errors.Is(err, mailbox.ErrNotFound) {
+		t.Fatalf("Settle of a missing mailbox: %v", err)
+	}
+}
