@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mailrepl/mailrepl/internal/batch"
+	"github.com/mailrepl/mailrepl/journal"
+	"github.com/mailrepl/mailrepl/ratelimit"
+	"github.com/mailrepl/mailrepl/replica"
+)
+
+// tool names this program's records in the journal.
+const tool = "restore"
+
+// columns of the summary table.
+var columns = []batch.Column{
+	{Head: "lost", Keys: []string{"lost"}},
+	{Head: "restored", Keys: []string{"restored"}},
+	{Head: "present", Keys: []string{"present"}},
+	{Head: "deleted", Keys: []string{"skipped_deleted"}},
+	{Head: "policy", Keys: []string{"skipped_policy"}},
+	{Head: "failed", Keys: []string{"failed"}},
+	{Head: "bytes", Keys: []string{"bytes"}, Bytes: true},
+}
+
+// outcome is what the tool did for one user: the recovery's report and
+// the restore's.
+type outcome struct {
+	Recover *replica.RecoverReport `json:"recover,omitempty"`
+	Restore *replica.RestoreReport `json:"restore,omitempty"`
+}
+
+// Counts: "checked" and "lost" by the recovery; "restored", "present",
+// "skipped_deleted", "skipped_policy", "failed" and "bytes" by the
+// restore.
+func (o *outcome) Counts() batch.Counts {
+	c := batch.Counts{}
+	if r := o.Recover; r != nil {
+		c["checked"], c["lost"] = int64(r.Checked), int64(r.Lost)
+	}
+	if r := o.Restore; r != nil {
+		t := r.Total
+		c["restored"], c["present"], c["bytes"] = int64(t.Restored), int64(t.Present), t.Bytes
+		c["skipped_deleted"], c["skipped_policy"], c["failed"] = int64(t.SkippedDeleted), int64(t.SkippedPolicy), int64(t.Failed)
+	}
+	return c
+}
+
+// Problem returns the first failure the reports list.
+func (o *outcome) Problem() string {
+	if r := o.Recover; r != nil {
+		for _, m := range r.Mailboxes {
+			if m.Error != "" {
+				return "recover " + m.Mailbox + ": " + m.Error
+			}
+		}
+	}
+	if r := o.Restore; r != nil {
+		if len(r.Failed) > 0 {
+			return "restore " + r.Failed[0].String()
+		}
+		for _, m := range r.Mailboxes {
+			if m.Error != "" {
+				return "restore " + m.Mailbox + ": " + m.Error
+			}
+		}
+	}
+	return ""
+}
+
+// app is one batch: what every user's run shares.
+type app struct {
+	cfg      *config
+	state    *replica.JournalState
+	limits   *ratelimit.Limiter
+	runner   *batch.Runner
+	stop     <-chan struct{}
+	logLevel slog.Level
+	intoSrv  string
+	fromSrv  string
+	stdout   io.Writer
+}
+
+// runBatch runs the users, prints the result (the table, or JSON) and
+// returns it with the exit status; a nil result means the batch could not
+// start (the status says why).
+func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr io.Writer) (*batch.Result, int) {
+	a := &app{cfg: cfg, stdout: stdout, logLevel: slog.LevelWarn, intoSrv: cfg.into.Server()}
+	if cfg.verbose {
+		a.logLevel = slog.LevelInfo
+	}
+	if cfg.hasFrom {
+		a.fromSrv = cfg.from.Server()
+	}
+	var err error
+	a.limits, err = ratelimit.New(ratelimit.Config{
+		Global:      ratelimit.Limit{Msgs: cfg.rateMsgs, Bytes: float64(cfg.rateBytes)},
+		ServerConns: cfg.serverConns,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "restore: %v\n", err)
+		return nil, exitUsage
+	}
+	logw := &switchWriter{w: stderr}
+	ctx, stop, release := batch.Interrupts(ctx, logw)
+	defer release()
+	a.stop = stop
+
+	j, err := journal.Open(cfg.journal, &journal.Options{Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		fmt.Fprintf(stderr, "restore: %v\n", err)
+		return nil, exitFailed
+	}
+	defer func() {
+		if err := j.Close(); err != nil {
+			fmt.Fprintf(stderr, "restore: %v\n", err)
+		}
+	}()
+	a.state = replica.NewJournalState(j)
+	var cp *batch.Checkpoint
+	if !cfg.dryRun {
+		if cp, err = batch.OpenCheckpoint(ctx, j, tool, cfg.params(), time.Now()); err != nil {
+			fmt.Fprintf(stderr, "restore: %v\n", err)
+			return nil, exitFailed
+		}
+	}
+	opts := &batch.Options{
+		Concurrency: cfg.concurrency,
+		Stop:        stop,
+		Checkpoint:  cp,
+		Progress:    stderr,
+		Interval:    cfg.progressInterval,
+		Columns:     columns,
+	}
+	if f, ok := stderr.(*os.File); ok {
+		opts.Terminal = batch.IsTerminal(f)
+		opts.Width = batch.TerminalWidth(f)
+	}
+	a.runner = batch.NewRunner(opts)
+	logw.set(a.runner.Log())
+
+	what := "into " + cfg.into.String()
+	switch {
+	case cfg.recover && cfg.hasFrom:
+		what = fmt.Sprintf("recover %s, then restore from %s (%s)", cfg.into, cfg.from, cfg.policy)
+	case cfg.recover:
+		what = "recover " + cfg.into.String()
+	default:
+		what = fmt.Sprintf("restore %s from %s (%s)", cfg.into, cfg.from, cfg.policy)
+	}
+	if cfg.dryRun {
+		what = "dry run: " + what
+	}
+	fmt.Fprintf(logw, "restore: %d users, %s\n", len(users), what)
+	if cp != nil && cp.Resumed() {
+		fmt.Fprintf(logw, "restore: resuming the batch started %s: %d users done then\n",
+			cp.Started().Local().Format("2006-01-02 15:04:05"), cp.DoneCount())
+	}
+	res := a.runner.Run(ctx, users, a.user)
+	if err := a.report(res); err != nil {
+		fmt.Fprintf(stderr, "restore: %v\n", err)
+		return res, exitFailed
+	}
+	return res, res.ExitCode()
+}
+
+// user is the batch's job: one user's recovery and restore.
+func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
+	cfg := a.cfg
+	intoID, err := cfg.into.ID(user)
+	if err != nil {
+		return nil, err
+	}
+	h := a.limits.For(user, a.fromSrv, a.intoSrv)
+	defer h.Close()
+	slotCtx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-a.stop:
+			cancel()
+		case <-slotCtx.Done():
+		}
+	}()
+	releaseSlots, err := h.Acquire(slotCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			err = fmt.Errorf("%w while waiting for a server slot", replica.ErrStopped)
+		}
+		return nil, err
+	}
+	defer releaseSlots()
+
+	logger := slog.New(slog.NewTextHandler(a.runner.Log(), &slog.HandlerOptions{Level: a.logLevel})).With("user", user)
+	// The live store must exist: a template that names the wrong place
+	// must not make empty stores for every user.
+	path, _ := cfg.into.Expand(user)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("live store %s: %w", intoID, err)
+	}
+	into, err := cfg.into.Open(user, batch.OpenOptions{ReadOnly: cfg.dryRun, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("live store %s: %w", intoID, err)
+	}
+	defer closeStore(into, logger)
+	filter := func(name string) bool { return !cfg.excluded(name) }
+
+	out := &outcome{}
+	if cfg.recover {
+		out.Recover, err = replica.Recover(ctx, into, &replica.RecoverOptions{
+			User:          user,
+			Records:       a.state,
+			Cache:         a.state,
+			StoreID:       intoID,
+			Mailboxes:     filter,
+			QuarantineDir: cfg.quarantine,
+			DryRun:        cfg.dryRun,
+			Limiter:       h,
+			Logger:        logger,
+			Stop:          a.stop,
+		})
+		if err != nil {
+			// A restore after a failed recovery could deliver beside
+			// blank entries: stop here.
+			return out, fmt.Errorf("recover %s: %w", intoID, err)
+		}
+	}
+	if !cfg.hasFrom {
+		return out, nil
+	}
+	fromID, err := cfg.from.ID(user)
+	if err != nil {
+		return out, err
+	}
+	from, err := cfg.from.OpenReader(user, batch.OpenOptions{Logger: logger})
+	if err != nil {
+		return out, fmt.Errorf("backup %s: %w", fromID, err)
+	}
+	defer closeStore(from, logger)
+	out.Restore, err = replica.Restore(ctx, from, into, &replica.RestoreOptions{
+		User:      user,
+		Records:   a.state,
+		Policy:    cfg.policy,
+		Since:     cfg.since,
+		Until:     cfg.until,
+		Mailboxes: filter,
+		DryRun:    cfg.dryRun,
+		Limiter:   h,
+		Logger:    logger,
+		Progress:  a.runner.Copied,
+		Stop:      a.stop,
+	})
+	if err != nil {
+		return out, fmt.Errorf("restore %s from %s: %w", intoID, fromID, err)
+	}
+	return out, nil
+}
+
+func closeStore(s batch.ReadCloser, logger *slog.Logger) {
+	if err := s.Close(); err != nil {
+		logger.Warn("close", "err", err)
+	}
+}
+
+// output is the JSON the program prints with -json.
+type output struct {
+	*batch.Result
+	Into       string `json:"into"`
+	From       string `json:"from,omitempty"`
+	Recover    bool   `json:"recover"`
+	Policy     string `json:"policy,omitempty"`
+	DryRun     bool   `json:"dry_run,omitempty"`
+	ExitStatus int    `json:"exit_status"`
+}
+
+// report prints the result: JSON or the summary table.
+func (a *app) report(res *batch.Result) error {
+	cfg := a.cfg
+	if !cfg.jsonOut {
+		return res.WriteTable(a.stdout)
+	}
+	out := output{Result: res, Into: cfg.into.String(), Recover: cfg.recover, DryRun: cfg.dryRun, ExitStatus: res.ExitCode()}
+	if cfg.hasFrom {
+		out.From, out.Policy = cfg.from.String(), cfg.policy.String()
+	}
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// switchWriter writes to w, which can be switched.
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	w := s.w
+	s.mu.Unlock()
+	return w.Write(p)
+}
+
+func (s *switchWriter) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
+}
