@@ -612,10 +612,59 @@ func (g *group) appendEvent(ev *Event) error {
 	if err := g.markDirty(&e, e.MailboxID, e.Mailbox); err != nil {
 		return err
 	}
+	if err := g.tombstonesOf(&e); err != nil {
+		return err
+	}
 	if e.Kind == KindRename && e.MailboxID == "" && e.OldName != e.Mailbox {
 		return g.markDirty(&e, "", e.OldName)
 	}
 	return nil
+}
+
+// tombstonesOf leaves a tombstone for each message a user's expunge names
+// by EmailID: an expunge event with no Origin and a MailboxID. A message
+// with a lost record in the mailbox gets none: recovery expunged it (a
+// server that logs every expunge logs recovery's too), and a restore must
+// still bring it back.
+func (g *group) tombstonesOf(e *Event) error {
+	if e.Kind != KindExpunge || e.Origin != "" || e.MailboxID == "" || len(e.EmailIDs) == 0 {
+		return nil
+	}
+	var uids []uid.UID
+	if uint64(len(e.EmailIDs)) == e.UIDs.Len() {
+		uids = slices.Collect(e.UIDs.All())
+	}
+	for i, id := range e.EmailIDs {
+		if id.IsZero() {
+			continue
+		}
+		lost, err := hasPrefix(g.j.db, newKey(tLost).str(e.User).str(string(e.MailboxID)).id(id))
+		if err != nil {
+			return err
+		}
+		if lost {
+			continue
+		}
+		t := Tombstone{User: e.User, MailboxID: e.MailboxID, Mailbox: e.Mailbox, EmailID: id, Time: e.Time}
+		if uids != nil {
+			t.UID = uids[i]
+		}
+		v := encodeTombstone(&t)
+		if err := firstErr(g.set(tombstoneKey(t), v), g.set(tombByEmailKey(t), v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hasPrefix reports whether the database holds a key that starts with p.
+func hasPrefix(db *pebble.DB, p []byte) (bool, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	return found, firstErr(it.Error(), it.Close())
 }
 
 // markDirty records that ev changed the mailbox (id, name): the mailbox's

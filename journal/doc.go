@@ -10,7 +10,9 @@
 //     both sides' UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ, and the [Entry]s
 //     the two sides agreed on, streamed in source-UID order
 //     ([Journal.State]) or target-UID order ([Journal.StateByDst]);
-//   - [Tombstone]s (a user expunged this EmailID) and [Lost] records
+//   - [Tombstone]s (a user expunged this EmailID: the engine leaves one
+//     for every expunge it propagates, and an expunge event a server logs
+//     leaves one by itself, see [Event.Origin]) and [Lost] records
 //     (recovery expunged this message), which restore consults;
 //   - [Intent]s: copies about to be made, so that a run that crashed
 //     between the target's write and the state commit resolves it on the

@@ -396,3 +396,51 @@ func TestStreamMemoryFlat(t *testing.T) {
 	t.Logf("peak live-heap growth while streaming %d entries: %d KiB", n, peak>>10)
 	require.Less(t, peak, uint64(1<<20), "the stream holds entries")
 }
+
+// TestExpungeEventsLeaveTombstones: a user's expunge logged in the change
+// log leaves a tombstone per EmailID, in the same commit; one a replica
+// applied (Origin set), one without a mailbox ID, and one of a message
+// recovery recorded as lost leave none.
+func TestExpungeEventsLeaveTombstones(t *testing.T) {
+	j := openTest(t, t.TempDir())
+	when := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	b := j.NewBatch()
+	b.PutLost(Lost{User: "alice", MailboxID: "m1", Mailbox: "INBOX", UID: 7, EmailID: emailID(7), Reason: "body missing"})
+	_, err := b.Commit(bg)
+	require.NoError(t, err)
+	_, err = j.Append(bg,
+		Event{Kind: KindExpunge, User: "alice", MailboxID: "m1", Mailbox: "INBOX", UIDs: uid.SetOf(3, 4, 7), EmailIDs: []mailbox.EmailID{emailID(3), emailID(4), emailID(7)}, Time: when},
+		Event{Kind: KindExpunge, User: "alice", MailboxID: "m1", Mailbox: "INBOX", UIDs: uid.SetOf(5), EmailIDs: []mailbox.EmailID{emailID(5)}, Origin: "replica-b"},
+		Event{Kind: KindExpunge, User: "alice", Mailbox: "Work", UIDs: uid.SetOf(6), EmailIDs: []mailbox.EmailID{emailID(6)}},
+		Event{Kind: KindExpunge, User: "bob", MailboxID: "m9", Mailbox: "INBOX", UIDs: uid.SetOf(1, 2), EmailIDs: []mailbox.EmailID{emailID(8)}},
+	)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		user  string
+		mbox  mailbox.ID
+		id    int
+		found bool
+		uid   uid.UID
+	}{
+		{"alice", "m1", 3, true, 3}, {"alice", "m1", 4, true, 4},
+		{"alice", "m1", 7, false, 0}, // lost: recovery's expunge
+		{"alice", "m1", 5, false, 0}, // a replica's
+		{"bob", "m9", 8, true, 0},    // which UID is not known
+	} {
+		ts, found, err := j.Tombstone(tc.user, tc.mbox, emailID(tc.id))
+		require.NoError(t, err)
+		require.Equal(t, tc.found, found, "%s %s %d", tc.user, tc.mbox, tc.id)
+		if found {
+			require.Equal(t, tc.uid, ts.UID)
+			require.Equal(t, "INBOX", ts.Mailbox)
+		}
+	}
+	ts, _, _ := j.Tombstone("alice", "m1", emailID(3))
+	require.True(t, ts.Time.Equal(when), "the event's time")
+	n := 0
+	for _, err := range j.TombstonesOf(bg, "alice", emailID(6)) {
+		require.NoError(t, err)
+		n++
+	}
+	require.Zero(t, n, "no mailbox ID, no tombstone")
+}

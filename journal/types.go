@@ -92,6 +92,12 @@ type Event struct {
 	// Origin names who made the change: "" for a user or a mail client,
 	// a replica's name for changes its replication applied, so that a
 	// two-way replicator can skip its own changes.
+	//
+	// A KindExpunge event with no Origin and a MailboxID is a user's
+	// expunge: it leaves a [Tombstone] for each EmailID it names, in the
+	// same commit, so that a restore never brings those messages back
+	// (but none for a message with a [Lost] record in the mailbox:
+	// recovery expunged it).
 	Origin string
 }
 
