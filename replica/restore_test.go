@@ -396,3 +396,40 @@ func TestRestoreAndRecoverStop(t *testing.T) {
 		t.Fatalf("a stopped recovery changed the store:\n%s\nwas:\n%s", got, before)
 	}
 }
+
+// TestRestoreHonoursLoggedExpunges: an expunge that an embedding server
+// logged in the journal's change log is a user's deletion: the restore
+// skips the message.
+func TestRestoreHonoursLoggedExpunges(t *testing.T) {
+	ctx := context.Background()
+	live := newMem(t, nil)
+	for _, n := range []string{"a", "b", "c"} {
+		mustAppend(t, live, mailbox.Inbox, n)
+	}
+	backup, err := live.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := live.Status(ctx, mailbox.Inbox)
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	// The server expunges b and logs it; c is lost without a trace (the
+	// live store keeps no index of expunges: plainStore hides memstore's).
+	if err := live.Expunge(ctx, mailbox.Inbox, uid.SetOf(2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(ctx, journal.Event{Kind: journal.KindExpunge, User: "alice", MailboxID: info.ID, Mailbox: mailbox.Inbox,
+		UIDs: uid.SetOf(2), EmailIDs: []mailbox.EmailID{mailbox.EmailIDOf(body("b"))}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Restore(ctx, backup, plainStore{live}, &RestoreOptions{User: "alice", Records: NewJournalState(j)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total.SkippedDeleted != 1 || rep.Total.Restored != 1 || rep.Total.Present != 1 {
+		t.Fatalf("%+v; want b skipped as deleted, c restored, a present", rep.Total)
+	}
+}
