@@ -142,7 +142,8 @@
 //     replica: a mirror keeps the replica's copy, to restore from.
 //   - Tombstones are written only for expunges taken as a user's: those
 //     a sync propagates from a trusted side, and those an embedding server
-//     records (journal.Batch.PutTombstone).
+//     logs in the journal (an expunge event without an Origin, or
+//     journal.Batch.PutTombstone).
 //     Recovery's expunges leave lost records, not tombstones, and no
 //     tombstone is written for a message whose EmailID the mailbox still
 //     holds under another UID.
