@@ -353,6 +353,20 @@ func (m *mboxSync) status(ctx context.Context) error {
 
 func (m *mboxSync) run(ctx context.Context) error {
 	o := &m.s.opt
+	if !o.DryRun {
+		// A delivery killed before it published its UIDs (a sync killed
+		// midway) leaves messages a listing may not show yet: settle the
+		// sides this sync writes to, so that they are seen.
+		for side, name := range map[Side]string{Source: m.pair.Src.Name, Target: m.pair.Dst.Name} {
+			st, ok := m.s.reader(side).(mailbox.Settler)
+			if _, writable := m.s.reader(side).(mailbox.Writer); !ok || !writable || name == "" {
+				continue
+			}
+			if err := st.Settle(ctx, name); err != nil && !errors.Is(err, mailbox.ErrNotFound) {
+				return fmt.Errorf("settle %s: %w", side, err)
+			}
+		}
+	}
 	if err := m.status(ctx); err != nil {
 		return err
 	}

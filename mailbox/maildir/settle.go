@@ -29,7 +29,7 @@ func (s *Store) Settle(ctx context.Context, name string) (err error) {
 	if err := f.loadUidlistLocked(); err != nil {
 		return f.err(op, 0, f.uidlistPath(), err)
 	}
-	sc, err := f.scanLocked(true)
+	sc, err := f.scanLocked(false) // reused by the next listing when nothing changed
 	if err != nil {
 		return f.err(op, 0, f.path, err)
 	}
