@@ -70,7 +70,7 @@ func BenchmarkBatch(b *testing.B) {
 				b.Fatal(err)
 			}
 			runs := 0
-			mirror := func(extra ...string) (time.Duration, output, uint64) {
+			mirror := func(extra ...string) (time.Duration, jsonOutput, uint64) {
 				runs++
 				dst, j := filepath.Join(root, fmt.Sprintf("dst%d", runs)), filepath.Join(root, fmt.Sprintf("journal%d", runs))
 				args := append([]string{"-users", usersFile, "-source", "maildir:" + src + "/{user}", "-target", "maildir:" + dst + "/{user}",
@@ -84,7 +84,7 @@ func BenchmarkBatch(b *testing.B) {
 				if code != exitOK {
 					b.Fatalf("exit status %d: %s", code, stdout.String())
 				}
-				var out output
+				var out jsonOutput
 				if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
 					b.Fatal(err)
 				}
