@@ -100,10 +100,7 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 		a.fromSrv = cfg.from.Server()
 	}
 	var err error
-	a.limits, err = ratelimit.New(ratelimit.Config{
-		Global:      ratelimit.Limit{Msgs: cfg.rateMsgs, Bytes: float64(cfg.rateBytes)},
-		ServerConns: cfg.serverConns,
-	})
+	a.limits, err = ratelimit.New(cfg.limits)
 	if err != nil {
 		fmt.Fprintf(stderr, "restore: %v\n", err)
 		return nil, exitUsage

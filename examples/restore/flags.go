@@ -36,9 +36,8 @@ type config struct {
 	quarantine string
 
 	concurrency int
-	rateMsgs    float64
-	rateBytes   int64
-	serverConns int
+	rates       batch.RateFlags
+	limits      ratelimit.Config
 
 	dryRun           bool
 	jsonOut          bool
@@ -63,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	var (
 		c                                 config
 		into, from, user, policy, exclude string
-		size, since, until                string
+		since, until                      string
 	)
 	fs.StringVar(&into, "into", "", "the live store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}")
 	fs.StringVar(&from, "from", "", "the backup or recovered store of each user (`TMPL`): maildir:DIR, mbox:FILE-OR-DIR or loose:DIR with {user}; absent: recover only")
@@ -77,9 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	fs.StringVar(&until, "until", "", "restore only mail received before `DATE` (2006-01-02 or RFC 3339)")
 	fs.StringVar(&c.quarantine, "quarantine", "", "-recover: keep a copy of every damaged body that can still be read in `DIR`")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "users at once")
-	fs.Float64Var(&c.rateMsgs, "rate-msgs", 0, "at most `N` messages per second in all (0: no limit)")
-	fs.StringVar(&size, "rate-bytes", "", "at most `SIZE` bytes per second in all, e.g. 20MB (empty: no limit)")
-	fs.IntVar(&c.serverConns, "server-conns", 0, "at most `N` users in flight per server (0: no cap beyond -concurrency)")
+	c.rates.Register(fs)
 	fs.BoolVar(&c.dryRun, "dry-run", false, "change nothing; report what would be done")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON on standard output (and nothing else there)")
 	fs.BoolVar(&c.verbose, "v", false, "log what is done")
@@ -146,16 +143,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	if c.quarantine != "" && !c.recover {
 		bad("-quarantine goes with -recover")
 	}
-	if size != "" {
-		if c.rateBytes, err = ratelimit.ParseSize(size); err != nil {
-			bad("-rate-bytes: %v", err)
-		}
+	if c.limits, err = c.rates.Config(); err != nil {
+		bad("%v", err)
 	}
 	if c.concurrency < 1 {
 		bad("-concurrency must be at least 1")
-	}
-	if c.rateMsgs < 0 || c.serverConns < 0 {
-		bad("-rate-msgs and -server-conns must not be negative")
 	}
 	if c.progressInterval <= 0 {
 		bad("-progress-interval must be positive")

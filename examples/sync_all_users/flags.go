@@ -31,9 +31,8 @@ type config struct {
 
 	concurrency        int
 	mailboxConcurrency int
-	rateMsgs           float64
-	rateBytes          int64
-	serverConns        int
+	rates              batch.RateFlags
+	limits             ratelimit.Config
 	sourceServer       string
 	targetServer       string
 
@@ -66,9 +65,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		fs.PrintDefaults()
 	}
 	var (
-		c                          config
-		source, target, mode, size string
-		shard                      string
+		c                    config
+		source, target, mode string
+		shard                string
 	)
 	fs.StringVar(&c.usersFile, "users", "", "a `FILE` of user names, one per line, '#' comments; '-' reads standard input")
 	fs.StringVar(&source, "source", "", "the source store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}; mbox:PATH and loose:DIR (read only) can be migrated or mirrored from")
@@ -77,11 +76,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	fs.StringVar(&c.journal, "journal", "", "the journal's directory (`DIR`): sync state and the batch's progress (needed except with -dry-run)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "users synced at once")
 	fs.IntVar(&c.mailboxConcurrency, "mailbox-concurrency", 2, "mailboxes of one user synced at once")
-	fs.Float64Var(&c.rateMsgs, "rate-msgs", 0, "at most `N` messages per second in all (0: no limit)")
-	fs.StringVar(&size, "rate-bytes", "", "at most `SIZE` bytes per second in all, e.g. 20MB or 512KiB (empty: no limit)")
-	fs.IntVar(&c.serverConns, "server-conns", 0, "at most `N` users in flight per server (0: no cap beyond -concurrency)")
-	fs.StringVar(&c.sourceServer, "source-server", "", "`NAME` of the source server for -server-conns (default: the template's directory)")
-	fs.StringVar(&c.targetServer, "target-server", "", "`NAME` of the target server for -server-conns (default: the template's directory)")
+	c.rates.Register(fs)
+	fs.StringVar(&c.sourceServer, "source-server", "", "`NAME` of the source server for -server-conns and -server-rate-* (default: the template's directory)")
+	fs.StringVar(&c.targetServer, "target-server", "", "`NAME` of the target server for -server-conns and -server-rate-* (default: the template's directory)")
 	fs.StringVar(&shard, "shard", "", "this machine's share of the users, `i/n` (1 ≤ i ≤ n): the users whose name hashes to it")
 	fs.BoolVar(&c.full, "full", false, "sync every user, also those the journal's change log shows unchanged")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print each user's plan, change nothing")
@@ -109,19 +106,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	if c.mode, err = replica.ParseMode(mode); err != nil {
 		bad("-mode: %v", err)
 	}
-	if size != "" {
-		if c.rateBytes, err = ratelimit.ParseSize(size); err != nil {
-			bad("-rate-bytes: %v", err)
-		}
+	if c.limits, err = c.rates.Config(); err != nil {
+		bad("%v", err)
 	}
 	if c.shard, err = batch.ParseShard(shard); err != nil {
 		bad("-shard: %v", err)
 	}
 	if c.concurrency < 1 || c.mailboxConcurrency < 1 {
 		bad("-concurrency and -mailbox-concurrency must be at least 1")
-	}
-	if c.rateMsgs < 0 || c.serverConns < 0 {
-		bad("-rate-msgs and -server-conns must not be negative")
 	}
 	if c.progressInterval <= 0 {
 		bad("-progress-interval must be positive")

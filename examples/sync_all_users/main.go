@@ -44,6 +44,16 @@
 // and who has none since the last successful sync is skipped; -full syncs
 // every user.
 //
+// # Rate limits
+//
+// -rate-msgs and -rate-bytes bound the whole batch; -server-rate-msgs and
+// -server-rate-bytes each server (source and target alike, named by
+// -source-server and -target-server or by the templates' directories);
+// -user-rate-msgs and -user-rate-bytes each user. A message waits on every
+// limit that applies. -server-conns caps the users in flight per server.
+// A server that answers slowly or asks to back off gets its rates lowered,
+// then raised again gradually (package ratelimit).
+//
 // # Output
 //
 // Progress goes to the standard error: on a terminal a line redrawn in

@@ -140,6 +140,7 @@ func TestExitStatuses(t *testing.T) {
 		{"no users", tr.args(), "no users"},
 		{"bad shard", append([]string{"-shard", "3/2"}, ok...), "want i/n with 1 ≤ i ≤ n"},
 		{"bad size", append([]string{"-rate-bytes", "20XB"}, ok...), `invalid size "20XB"`},
+		{"bad user rate", append([]string{"-user-rate-bytes", "lots", "-server-rate-msgs", "-5"}, ok...), "-server-rate-msgs must not be negative"},
 		{"zero concurrency", append([]string{"-concurrency", "0"}, ok...), "must be at least 1"},
 		{"read-only source in sync mode", append([]string{"-mode", "sync", "-read-only-source"}, ok...), "mirror only"},
 		{"demo with users", []string{"-demo", "alice"}, "-demo takes no users"},
