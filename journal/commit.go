@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -510,7 +511,7 @@ func without(reqs []*commitReq, r *commitReq) []*commitReq {
 // overlaid reports whether the group tracks its writes to k's table.
 func overlaid(k []byte) bool {
 	switch k[0] {
-	case tCursor, tDirtyByMbox, tEntry, tEntryByDst:
+	case tCursor, tDirtyByMbox, tEntry, tEntryByDst, tLost:
 		return true
 	}
 	return false
@@ -638,16 +639,21 @@ func (g *group) tombstonesOf(e *Event) error {
 		if id.IsZero() {
 			continue
 		}
-		lost, err := hasPrefix(g.j.db, newKey(tLost).str(e.User).str(string(e.MailboxID)).id(id))
+		t := Tombstone{User: e.User, MailboxID: e.MailboxID, Mailbox: e.Mailbox, EmailID: id, Time: e.Time}
+		var lost bool
+		var err error
+		if uids != nil {
+			// The very message recovery recorded: same EmailID, same UID.
+			t.UID = uids[i]
+			_, lost, err = g.get(lostKey(Lost{User: e.User, MailboxID: e.MailboxID, EmailID: id, UID: t.UID}))
+		} else {
+			lost, err = g.hasPrefix(newKey(tLost).str(e.User).str(string(e.MailboxID)).id(id))
+		}
 		if err != nil {
 			return err
 		}
 		if lost {
 			continue
-		}
-		t := Tombstone{User: e.User, MailboxID: e.MailboxID, Mailbox: e.Mailbox, EmailID: id, Time: e.Time}
-		if uids != nil {
-			t.UID = uids[i]
 		}
 		v := encodeTombstone(&t)
 		if err := firstErr(g.set(tombstoneKey(t), v), g.set(tombByEmailKey(t), v)); err != nil {
@@ -657,14 +663,42 @@ func (g *group) tombstonesOf(e *Event) error {
 	return nil
 }
 
-// hasPrefix reports whether the database holds a key that starts with p.
-func hasPrefix(db *pebble.DB, p []byte) (bool, error) {
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+// hasPrefix reports whether a key that starts with p exists as the group
+// sees it (its own writes and deletions included); p's table must be one
+// the group overlays.
+func (g *group) hasPrefix(p []byte) (bool, error) {
+	for k, v := range g.overlay {
+		if v != nil && strings.HasPrefix(k, string(p)) {
+			return true, nil
+		}
+	}
+	it, err := g.j.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
 		return false, err
 	}
-	found := it.First()
+	found := false
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if v, in := g.overlay[string(k)]; in && v == nil {
+			continue // deleted by the group
+		}
+		if g.clearedKey(k) {
+			continue
+		}
+		found = true
+		break
+	}
 	return found, firstErr(it.Error(), it.Close())
+}
+
+// clearedKey reports whether a range the group deleted holds k.
+func (g *group) clearedKey(k []byte) bool {
+	for _, r := range g.cleared {
+		if bytes.Compare(k, r.start) >= 0 && bytes.Compare(k, r.end) < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // markDirty records that ev changed the mailbox (id, name): the mailbox's

@@ -444,3 +444,50 @@ func TestExpungeEventsLeaveTombstones(t *testing.T) {
 	}
 	require.Zero(t, n, "no mailbox ID, no tombstone")
 }
+
+// TestExpungeTombstonesSeeTheBatch: whether a logged expunge is
+// recovery's is decided as the commit sees the lost records, its own
+// batch's changes included, and by the exact message when the event gives
+// UIDs: a lost record of the same EmailID at another UID (a message
+// restored under a new UID) does not hide a user's expunge.
+func TestExpungeTombstonesSeeTheBatch(t *testing.T) {
+	lost := Lost{User: "alice", MailboxID: "m1", Mailbox: "INBOX", UID: 7, EmailID: emailID(7), Reason: "body missing"}
+	expunge := func(u uid.UID) Event {
+		return Event{Kind: KindExpunge, User: "alice", MailboxID: "m1", Mailbox: "INBOX", UIDs: uid.SetOf(u), EmailIDs: []mailbox.EmailID{emailID(7)}}
+	}
+	for _, tc := range []struct {
+		name      string
+		before    func(b *Batch) // committed first
+		same      func(b *Batch) // in the expunge's batch
+		event     Event
+		tombstone bool
+	}{
+		{"lost in the same batch", nil, func(b *Batch) { b.PutLost(lost) }, expunge(7), false},
+		{"forgotten in the same batch", func(b *Batch) { b.PutLost(lost) }, func(b *Batch) { b.DeleteLost(lost) }, expunge(7), true},
+		{"lost at another UID", func(b *Batch) { b.PutLost(lost) }, nil, expunge(40), true},
+		{"lost, no UIDs in the event", func(b *Batch) { b.PutLost(lost) }, nil,
+			Event{Kind: KindExpunge, User: "alice", MailboxID: "m1", EmailIDs: []mailbox.EmailID{emailID(7)}}, false},
+		{"lost and forgotten, no UIDs", func(b *Batch) { b.PutLost(lost) }, func(b *Batch) { b.DeleteLost(lost) },
+			Event{Kind: KindExpunge, User: "alice", MailboxID: "m1", EmailIDs: []mailbox.EmailID{emailID(7)}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := openTest(t, t.TempDir())
+			if tc.before != nil {
+				b := j.NewBatch()
+				tc.before(b)
+				_, err := b.Commit(bg)
+				require.NoError(t, err)
+			}
+			b := j.NewBatch()
+			if tc.same != nil {
+				tc.same(b)
+			}
+			b.Append(tc.event)
+			_, err := b.Commit(bg)
+			require.NoError(t, err)
+			_, found, err := j.Tombstone("alice", "m1", emailID(7))
+			require.NoError(t, err)
+			require.Equal(t, tc.tombstone, found)
+		})
+	}
+}

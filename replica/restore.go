@@ -67,9 +67,10 @@ type RestoreOptions struct {
 	Now           func() time.Time
 	// Progress, if not nil, is called after each message restored.
 	Progress func(msgs int, bytes int64)
-	// Stop, when closed, stops the restore gracefully: the messages
-	// pending delivery are delivered and recorded, and Restore returns an
-	// error wrapping ErrStopped. A second run goes on from there.
+	// Stop, when closed, stops the restore gracefully between two
+	// messages: what was delivered is committed and its lost records
+	// dropped, and Restore returns an error wrapping ErrStopped. A second
+	// run delivers the rest.
 	Stop <-chan struct{}
 }
 
@@ -183,6 +184,7 @@ type restorer struct {
 	liveUID map[uid.UID]bool        // its UIDs, when its index is authoritative
 	byID    map[mailbox.EmailID]Lost
 	byUID   map[uid.UID]Lost // lost records without an EmailID
+	stale   []Lost           // lost records of messages present again
 	pending []pendingRestore
 }
 
@@ -263,7 +265,15 @@ func (r *restorer) run() error {
 			}
 		}
 	}
-	return r.flush()
+	if err := r.flush(); err != nil {
+		return err
+	}
+	if len(r.stale) > 0 {
+		if err := o.Records.ForgetLost(ctx, o.User, r.stale); err != nil {
+			return fmt.Errorf("drop the lost records of messages present again: %w", err)
+		}
+	}
+	return nil
 }
 
 // loadLive learns what the live mailbox holds, and what the journal says
@@ -309,6 +319,12 @@ func (r *restorer) loadLive() error {
 }
 
 func (r *restorer) emailID(s mailbox.Reader, name string, msg mailbox.Message) (mailbox.EmailID, error) {
+	if r.o.Limiter != nil {
+		// Reading a body for its EmailID loads the server as a copy does.
+		if err := r.o.Limiter.Wait(r.ctx, 0, msg.Size); err != nil {
+			return mailbox.EmailID{}, err
+		}
+	}
 	rc, err := s.Open(r.ctx, name, msg.UID)
 	if err != nil {
 		return mailbox.EmailID{}, err
@@ -326,6 +342,9 @@ func (r *restorer) consider(msg mailbox.Message) error {
 	ctx, o := r.ctx, r.o
 	if msg.EmailID.IsZero() {
 		id, err := r.emailID(r.from, r.backup.Name, msg)
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
 			r.skip(&r.rep.Failed, &r.mr.Failed, msg, fmt.Sprintf("unreadable in the backup: %v", err))
 			return nil
@@ -335,6 +354,13 @@ func (r *restorer) consider(msg mailbox.Message) error {
 	if r.present[msg.EmailID] > 0 {
 		r.present[msg.EmailID]--
 		r.mr.Present++
+		if l, ok := r.byID[msg.EmailID]; ok && !o.DryRun {
+			// Back already (a restore killed before it dropped the
+			// record, or a sync copied it back): the record must go, or
+			// it would later hide a user's expunge of the message.
+			r.stale = append(r.stale, l)
+			delete(r.byID, msg.EmailID)
+		}
 		return nil
 	}
 	if (!o.Since.IsZero() && msg.InternalDate.Before(o.Since)) || (!o.Until.IsZero() && !msg.InternalDate.Before(o.Until)) {

@@ -433,3 +433,55 @@ func TestRestoreHonoursLoggedExpunges(t *testing.T) {
 		t.Fatalf("%+v; want b skipped as deleted, c restored, a present", rep.Total)
 	}
 }
+
+// TestRestoreDropsStaleLostRecords: a restore killed after its delivery
+// but before it dropped the lost record leaves the record behind; the
+// next restore finds the message present and drops the record, so a later
+// user's expunge of the restored copy (logged by the server) is honoured.
+func TestRestoreDropsStaleLostRecords(t *testing.T) {
+	ctx := context.Background()
+	backup := newMem(t, nil)
+	for _, n := range []string{"a", "b"} {
+		mustAppend(t, backup, mailbox.Inbox, n)
+	}
+	live, err := backup.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := live.Status(ctx, mailbox.Inbox)
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	state := NewJournalState(j)
+	idB := mailbox.EmailIDOf(body("b"))
+	// Recovery: b lost at UID 2, recorded, expunged.
+	if err := state.RecordLost(ctx, "alice", []Lost{{MailboxID: info.ID, Mailbox: mailbox.Inbox, UID: 2, EmailID: idB, Reason: "body missing", Time: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Expunge(ctx, mailbox.Inbox, uid.SetOf(2)); err != nil {
+		t.Fatal(err)
+	}
+	// The killed restore: b delivered again, its record kept.
+	newUID := mustAppend(t, live, mailbox.Inbox, "b")
+	rep, err := Restore(ctx, backup, plainStore{live}, &RestoreOptions{User: "alice", Records: state})
+	if err != nil || rep.Total.Present != 2 || rep.Total.Restored != 0 {
+		t.Fatalf("%+v %v", rep.Total, err)
+	}
+	if _, found, _ := state.LostRecord(ctx, "alice", info.ID, idB); found {
+		t.Fatal("the lost record of a message present again is kept")
+	}
+	// The user deletes b; the server logs it; a restore leaves it deleted.
+	if err := live.Expunge(ctx, mailbox.Inbox, uid.SetOf(newUID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(ctx, journal.Event{Kind: journal.KindExpunge, User: "alice", MailboxID: info.ID, Mailbox: mailbox.Inbox,
+		UIDs: uid.SetOf(newUID), EmailIDs: []mailbox.EmailID{idB}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Restore(ctx, backup, plainStore{live}, &RestoreOptions{User: "alice", Records: state})
+	if err != nil || rep.Total.Restored != 0 || rep.Total.SkippedDeleted != 1 {
+		t.Fatalf("the user's deletion was undone: %+v %v", rep.Total, err)
+	}
+}

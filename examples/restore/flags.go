@@ -155,6 +155,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	if user != "" {
 		c.users = append(c.users, user)
 	}
+	if err := batch.CheckArgs(fs.Args()); err != nil {
+		bad("%v", err)
+	}
 	for _, a := range fs.Args() {
 		if !slices.Contains(c.users, a) {
 			c.users = append(c.users, a)

@@ -47,6 +47,7 @@ func TestUsage(t *testing.T) {
 		{"same stores", []string{"-into", into, "-from", into, "-journal", j, "alice"}, "name the same stores"},
 		{"bad template", []string{"-into", "maildir:" + dir + "/live", "-journal", j, "-recover", "alice"}, "does not hold {user}"},
 		{"no users", []string{"-into", into, "-journal", j, "-recover"}, "no users"},
+		{"flag after a user", []string{"-into", into, "-journal", j, "-from", from, "alice", "-recover"}, `"-recover" comes after a user name`},
 		{"unknown flag", []string{"-into", into, "-journal", j, "-recover", "-frobnicate", "alice"}, "flag provided but not defined"},
 	}
 	for _, tc := range tests {

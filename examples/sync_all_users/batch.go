@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -212,9 +213,20 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 		logger.Info("mail found only on the target: the source is opened writable to copy it back", "held_back", rep.HeldBack)
 		first := rep
 		rep, err = a.syncOnce(ctx, user, srcID, dstID, h, true, logger)
-		if rep != nil {
+		if rep == nil {
+			rep = first // the second run could not start: err says why
+		} else {
 			rep = rescued(first, rep)
 		}
+	}
+	if err == nil && rep != nil && rep.HeldBack > 0 && cfg.mode == replica.Mirror && !cfg.dryRun {
+		// Split-brain mail the source may not take: kept on the target,
+		// and the user fails until someone decides.
+		why := "-read-only-source"
+		if !cfg.source.Writable() {
+			why = cfg.source.Scheme() + " sources are read-only"
+		}
+		err = fmt.Errorf("the target holds mail or mailboxes the source lacks (%d held back), kept on the target: the source is not written to (%s); rerun without it to copy them back, or with -delete-target-only to drop them", rep.HeldBack, why)
 	}
 	if cfg.dryRun && rep != nil {
 		for _, m := range rep.Mailboxes {
@@ -307,6 +319,14 @@ func rescued(first, second *replica.Report) *replica.Report {
 	t.Paired += f.Paired
 	second.Start = first.Start
 	second.Duration += first.Duration
+	// What the first run found and the second did not see again (a
+	// conflict it resolved, such as a realign) stays in the report.
+	for _, it := range first.Conflicts {
+		if !slices.Contains(second.Conflicts, it) {
+			second.Conflicts = append(second.Conflicts, it)
+			t.Conflicts++
+		}
+	}
 	return second
 }
 

@@ -99,6 +99,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	c.args = fs.Args()
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if err := batch.CheckArgs(c.args); err != nil {
+		bad("%v", err)
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 

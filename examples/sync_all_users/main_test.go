@@ -140,6 +140,7 @@ func TestExitStatuses(t *testing.T) {
 		{"no users", tr.args(), "no users"},
 		{"bad shard", append([]string{"-shard", "3/2"}, ok...), "want i/n with 1 ≤ i ≤ n"},
 		{"bad size", append([]string{"-rate-bytes", "20XB"}, ok...), `invalid size "20XB"`},
+		{"flag after a user", append(append([]string{}, ok...), "-full"), `"-full" comes after a user name`},
 		{"bad user rate", append([]string{"-user-rate-bytes", "lots", "-server-rate-msgs", "-5"}, ok...), "-server-rate-msgs must not be negative"},
 		{"zero concurrency", append([]string{"-concurrency", "0"}, ok...), "must be at least 1"},
 		{"read-only source in sync mode", append([]string{"-mode", "sync", "-read-only-source"}, ok...), "mirror only"},
@@ -469,4 +470,35 @@ func TestMigrateFromMbox(t *testing.T) {
 	code, _, stderr = runInProcess(t, "-source", "mbox:"+dir+"/{user}.mbox", "-target", "maildir:"+dir+"/md/{user}", "-journal", filepath.Join(dir, "j"), "-mode", "sync", "alice")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, "read-only")
+}
+
+// TestReadOnlySourceFailsOnTargetOnlyMailbox: with -read-only-source, a
+// mailbox found only on the target (split brain) is kept there and the
+// user fails with the reason, not silently ok; without the flag it is
+// copied back to the source.
+func TestReadOnlySourceFailsOnTargetOnlyMailbox(t *testing.T) {
+	tr := newTree(t)
+	tr.populate(t, "alice", 10, 1)
+	code, _, stderr := runInProcess(t, tr.args("alice")...)
+	require.Equal(t, exitOK, code, stderr)
+	target, err := maildir.Open(filepath.Join(tr.dst, "alice"), nil)
+	require.NoError(t, err)
+	_, err = target.Create(bg, "OnlyOnTarget")
+	require.NoError(t, err)
+	_, err = target.Append(bg, "OnlyOnTarget", mailbox.BytesLiteral([]byte("From: x@example.org\nSubject: split brain\n\nbody\n")), mailbox.AppendMeta{})
+	require.NoError(t, err)
+	require.NoError(t, target.Close())
+
+	before := snapshot(t, tr.src)
+	code, stdout, _ := runInProcess(t, tr.args("-json", "-read-only-source", "-full", "alice")...)
+	require.Equal(t, exitFailed, code)
+	alice := byUser(decode(t, stdout))["alice"]
+	require.Equal(t, batch.StatusFailed, alice.Status)
+	require.Contains(t, alice.Reason, "the source is not written to (-read-only-source)")
+	requireSame(t, before, snapshot(t, tr.src), "-read-only-source writes nothing to the source")
+
+	code, stdout, stderr = runInProcess(t, tr.args("-json", "-full", "alice")...)
+	require.Equal(t, exitOK, code, stderr)
+	require.EqualValues(t, 1, byUser(decode(t, stdout))["alice"].Counts["appended_to_source"])
+	tr.requireMirrored(t, "alice")
 }

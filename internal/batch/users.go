@@ -90,3 +90,16 @@ func ReadUsersFile(path string, stdin io.Reader) ([]string, error) {
 	defer f.Close()
 	return ReadUsers(f, path)
 }
+
+// CheckArgs returns an error for a command-line argument left after the
+// flags that looks like a flag ("-recover" after a user name: the flag
+// package stops at the first name, and the flag would be taken for a
+// user, silently not applied).
+func CheckArgs(args []string) error {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			return fmt.Errorf("%q comes after a user name: flags go before the users", a)
+		}
+	}
+	return nil
+}
