@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailrepl/mailrepl/internal/batchtest"
 	"github.com/mailrepl/mailrepl/internal/dovecottest"
 	"github.com/mailrepl/mailrepl/internal/mailgen"
 	"github.com/mailrepl/mailrepl/mailbox"
@@ -267,12 +268,12 @@ func (d disaster) run(t *testing.T) {
 
 	phase("failure made")
 	// restore -recover: exactly those, recorded. A dry run first.
-	snap := snapshot(t, liveRoot)
+	snap := batchtest.Snapshot(t, liveRoot)
 	dry := byUser(restore("-recover", "-dry-run"))[user]
 	if dry.Report == nil || dry.Report.Recover.Lost != len(lost) {
 		fail("dry-run recover: %+v, want %d lost", dry.Report, len(lost))
 	}
-	requireSame(t, snap, snapshot(t, liveRoot), "a dry run changes nothing")
+	batchtest.RequireSame(t, snap, batchtest.Snapshot(t, liveRoot), "a dry run changes nothing")
 	rec := byUser(restore("-recover"))[user]
 	if rec.Status != "ok" || rec.Report.Recover.Lost != len(lost) {
 		fail("recover: %s %s, %d lost, want %d: %v", rec.Status, rec.Reason, rec.Report.Recover.Lost, len(lost), rec.Report.Recover.Items)

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -13,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -189,58 +186,6 @@ func copyDir(t testing.TB, from, to string) {
 		return os.Chtimes(dst, fi.ModTime(), fi.ModTime())
 	})
 	require.NoError(t, err)
-}
-
-// snapshot describes every file below dir, to tell whether anything
-// changed.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		desc := fmt.Sprintf("%v %d %d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			desc += " " + hex.EncodeToString(sum[:8])
-		}
-		m[p] = desc
-		return nil
-	})
-	require.NoError(t, err)
-	return m
-}
-
-// requireSame fails when two snapshots differ, naming the paths that do.
-func requireSame(t *testing.T, before, after map[string]string, msg string) {
-	t.Helper()
-	var diffs []string
-	for p, b := range before {
-		if a, ok := after[p]; !ok || a != b {
-			diffs = append(diffs, fmt.Sprintf("%s: %q → %q", p, b, a))
-		}
-	}
-	for p, a := range after {
-		if _, ok := before[p]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: new (%q)", p, a))
-		}
-	}
-	slices.Sort(diffs)
-	if len(diffs) > 0 {
-		t.Fatalf("%s: %d paths changed:\n%s", msg, len(diffs), strings.Join(diffs[:min(len(diffs), 20)], "\n"))
-	}
 }
 
 func uidSet(u uid.UID) uid.Set { return uid.SetOf(u) }

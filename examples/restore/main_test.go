@@ -1,23 +1,19 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
-	"fmt"
-	"io/fs"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mailrepl/mailrepl/internal/batch"
+	"github.com/mailrepl/mailrepl/internal/batchtest"
 	"github.com/mailrepl/mailrepl/internal/mailgen"
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/mailbox/maildir"
@@ -166,18 +162,18 @@ func TestPolicyWindowExclude(t *testing.T) {
 	require.Positive(t, perFolder["INBOX"])
 	require.Positive(t, perFolder["Junk/old"]+perFolder["Junk"])
 
-	snap := snapshot(t, live)
+	snap := batchtest.Snapshot(t, live)
 	code, stdout, stderr := runInProcess(t, w.args("-json", "-dry-run", "alice")...)
 	require.Equal(t, exitOK, code, stderr)
 	require.Equal(t, 30, byUser(decode(t, stdout))["alice"].Report.Restore.Total.Restored)
-	requireSame(t, snap, snapshot(t, live), "a dry run changes nothing")
+	batchtest.RequireSame(t, snap, batchtest.Snapshot(t, live), "a dry run changes nothing")
 
 	code, stdout, stderr = runInProcess(t, w.args("-json", "-policy", "skip-when-unsure", "alice")...)
 	require.Equal(t, exitOK, code, stderr)
 	tot := byUser(decode(t, stdout))["alice"].Report.Restore.Total
 	require.Equal(t, 0, tot.Restored)
 	require.Equal(t, 30, tot.SkippedPolicy)
-	requireSame(t, snap, snapshot(t, live), "skip-when-unsure restores nothing unsure")
+	batchtest.RequireSame(t, snap, batchtest.Snapshot(t, live), "skip-when-unsure restores nothing unsure")
 
 	code, stdout, stderr = runInProcess(t, w.args("-json", "-exclude", "junk,Trash", "alice")...)
 	require.Equal(t, exitOK, code, stderr)
@@ -252,62 +248,6 @@ func TestFromMboxAndLoose(t *testing.T) {
 	}
 }
 
-// started is the program running as a subprocess.
-type started struct {
-	cmd    *exec.Cmd
-	stdout strings.Builder
-	mu     sync.Mutex
-	stderr strings.Builder
-	done   chan struct{}
-}
-
-func start(t *testing.T, args ...string) *started {
-	t.Helper()
-	s := &started{cmd: exec.Command(restoreBin, args...), done: make(chan struct{})}
-	s.cmd.Stdout = &s.stdout
-	pipe, err := s.cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, s.cmd.Start())
-	t.Cleanup(func() { s.cmd.Process.Kill() })
-	go func() {
-		defer close(s.done)
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.stderr.WriteString(sc.Text() + "\n")
-			s.mu.Unlock()
-		}
-	}()
-	return s
-}
-
-// waitFor waits until the standard error matches re.
-func (s *started) waitFor(t *testing.T, re *regexp.Regexp) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		s.mu.Lock()
-		out := s.stderr.String()
-		s.mu.Unlock()
-		if re.MatchString(out) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no %v in: %s", re, s.stderr.String())
-}
-
-func (s *started) wait(t *testing.T) int {
-	t.Helper()
-	<-s.done
-	err := s.cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	require.NoError(t, err)
-	return 0
-}
-
 // TestKillAndInterrupt kills the program (SIGKILL) while it delivers, and
 // interrupts it (SIGINT) in another run: each time the next run completes
 // the restore with nothing lost and nothing twice.
@@ -320,22 +260,22 @@ func TestKillAndInterrupt(t *testing.T) {
 				w.backupAndLose(t, u, 300, 200, uint64(10+i), "INBOX")
 			}
 			args := w.args(append([]string{"-json", "-rate-msgs", "150", "-concurrency", "2", "-progress-interval", "10ms"}, users...)...)
-			s := start(t, args...)
+			s := batchtest.Start(t, restoreBin, args...)
 			if sig == syscall.SIGKILL {
 				// Killed while it delivers.
-				s.waitFor(t, regexp.MustCompile(`(?m)^progress: users \d/3.*?, [1-9]\d* messages`))
+				s.WaitForMatch(t, regexp.MustCompile(`(?m)^progress: users \d/3.*?, [1-9]\d* messages`))
 			} else {
 				// Interrupted once a user is done: the next run resumes.
-				s.waitFor(t, regexp.MustCompile(`(?m)^progress: users [12]/3`))
+				s.WaitForMatch(t, regexp.MustCompile(`(?m)^progress: users [12]/3`))
 			}
-			require.NoError(t, s.cmd.Process.Signal(sig))
-			code := s.wait(t)
+			require.NoError(t, s.Cmd.Process.Signal(sig))
+			code := s.Wait(t)
 			if sig == syscall.SIGKILL {
 				require.Equal(t, -1, code)
-				nameDeadHolder(t, w.live, s.cmd.Process.Pid)
+				batchtest.NameDeadHolder(t, w.live, s.Cmd.Process.Pid)
 			} else {
-				require.Equal(t, exitFailed, code, s.stderr.String())
-				out := decode(t, s.stdout.String())
+				require.Equal(t, exitFailed, code, s.Stderr())
+				out := decode(t, s.Stdout())
 				require.True(t, out.Stopped)
 			}
 			code, stdout, stderr := runBinary(t, restoreBin, args...)
@@ -359,26 +299,4 @@ func TestKillAndInterrupt(t *testing.T) {
 			}
 		})
 	}
-}
-
-// nameDeadHolder makes every dovecot-uidlist lock the killed process left
-// name it. A lock killed while it held the new uidlist being written
-// (Dovecot's way: the lock file becomes the new uidlist) names no one,
-// and is taken as stale only after 2 minutes without a change, as Dovecot
-// does; resuming is the test here, not that wait.
-func nameDeadHolder(t *testing.T, dir string, pid int) {
-	t.Helper()
-	host, err := os.Hostname()
-	require.NoError(t, err)
-	holder := fmt.Sprintf("%d:%s", pid, host)
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !strings.HasSuffix(p, ".lock") {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil || string(b) == holder {
-			return err
-		}
-		return os.WriteFile(p, []byte(holder), 0o600)
-	}))
 }

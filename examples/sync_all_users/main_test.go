@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailrepl/mailrepl/internal/batch"
+	"github.com/mailrepl/mailrepl/internal/batchtest"
 	"github.com/mailrepl/mailrepl/internal/mailgen"
 	"github.com/mailrepl/mailrepl/journal"
 	"github.com/mailrepl/mailrepl/mailbox"
@@ -198,10 +199,10 @@ func TestDryRun(t *testing.T) {
 	tr := newTree(t)
 	tr.populate(t, "alice", 20, 1)
 	tr.populate(t, "bob", 10, 2)
-	before := snapshot(t, tr.root)
+	before := batchtest.Snapshot(t, tr.root)
 	code, stdout, stderr := runInProcess(t, "-dry-run", "-source", "maildir:"+tr.src+"/{user}", "-target", "maildir:"+tr.dst+"/{user}", "alice", "bob")
 	require.Equal(t, exitOK, code, stderr)
-	requireSame(t, before, snapshot(t, tr.root), "a dry run changes nothing")
+	batchtest.RequireSame(t, before, batchtest.Snapshot(t, tr.root), "a dry run changes nothing")
 	require.Regexp(t, `(?m)^alice: mailbox create target "Archive"`, stdout)
 	require.Regexp(t, `(?m)^alice: INBOX: append target uid 1 <- source uid 1 [0-9a-f]+ \(`, stdout)
 	require.Len(t, regexp.MustCompile(`(?m)^alice: [^:]+: append target `).FindAllString(stdout, -1), 20, "an append per message")
@@ -221,15 +222,15 @@ func TestDryRun(t *testing.T) {
 	code, _, stderr = runInProcess(t, tr.args("alice", "bob")...)
 	require.Equal(t, exitOK, code, stderr)
 	tr.mutate(t, "alice", 7, mailgen.MutateSpec{New: 2, FlagChanges: 3, Expunges: 1})
-	before = snapshot(t, tr.root)
+	before = batchtest.Snapshot(t, tr.root)
 	code, stdout, stderr = runInProcess(t, tr.args("-dry-run", "-json", "alice", "bob")...)
 	require.Equal(t, exitOK, code, stderr)
 	// The journal's files change when it is opened: its state is checked
 	// below.
-	requireSame(t, before, snapshot(t, tr.root), "a dry run changes no store", tr.journal)
+	batchtest.RequireSame(t, before, batchtest.Snapshot(t, tr.root), "a dry run changes no store", tr.journal)
 	code, _, stderr = runInProcess(t, tr.args("-dry-run", "-mode", "sync", "alice", "bob")...)
 	require.Equal(t, exitOK, code, stderr)
-	requireSame(t, before, snapshot(t, tr.root), "a two-way dry run changes no store either", tr.journal)
+	batchtest.RequireSame(t, before, batchtest.Snapshot(t, tr.root), "a two-way dry run changes no store either", tr.journal)
 	out := decode(t, stdout)
 	require.True(t, out.DryRun)
 	plan := out.Plans["alice"]
@@ -326,12 +327,12 @@ func TestSkipUnchanged(t *testing.T) {
 func TestModes(t *testing.T) {
 	tr := newTree(t)
 	tr.populate(t, "alice", 10, 1)
-	pristine := snapshot(t, tr.src)
+	pristine := batchtest.Snapshot(t, tr.src)
 	code, _, stderr := runInProcess(t, tr.args("alice")...)
 	require.Equal(t, exitOK, code, stderr)
 	code, _, stderr = runInProcess(t, tr.args("-full", "alice")...)
 	require.Equal(t, exitOK, code, stderr)
-	requireSame(t, pristine, snapshot(t, tr.src), "a mirror leaves its source untouched")
+	batchtest.RequireSame(t, pristine, batchtest.Snapshot(t, tr.src), "a mirror leaves its source untouched")
 	extra := []byte("From: x@example.org\nSubject: written to the replica\n\nsplit brain\n")
 	target, err := maildir.Open(filepath.Join(tr.dst, "alice"), nil)
 	require.NoError(t, err)
@@ -341,10 +342,10 @@ func TestModes(t *testing.T) {
 
 	// -read-only-source: the mail is kept on the target, and the user
 	// fails with the reason.
-	srcBefore := snapshot(t, tr.src)
+	srcBefore := batchtest.Snapshot(t, tr.src)
 	code, stdout, _ := runInProcess(t, tr.args("-json", "-read-only-source", "alice")...)
 	require.Equal(t, exitFailed, code, stdout)
-	requireSame(t, srcBefore, snapshot(t, tr.src), "a mirror's source is read-only")
+	batchtest.RequireSame(t, srcBefore, batchtest.Snapshot(t, tr.src), "a mirror's source is read-only")
 	alice := byUser(decode(t, stdout))["alice"]
 	require.Equal(t, batch.StatusFailed, alice.Status)
 	require.Contains(t, alice.Reason, "the target holds 1 messages the source lacks, and the source is read-only: nothing deleted")
@@ -489,13 +490,13 @@ func TestReadOnlySourceFailsOnTargetOnlyMailbox(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, target.Close())
 
-	before := snapshot(t, tr.src)
+	before := batchtest.Snapshot(t, tr.src)
 	code, stdout, _ := runInProcess(t, tr.args("-json", "-read-only-source", "-full", "alice")...)
 	require.Equal(t, exitFailed, code)
 	alice := byUser(decode(t, stdout))["alice"]
 	require.Equal(t, batch.StatusFailed, alice.Status)
 	require.Contains(t, alice.Reason, "the source is not written to (-read-only-source)")
-	requireSame(t, before, snapshot(t, tr.src), "-read-only-source writes nothing to the source")
+	batchtest.RequireSame(t, before, batchtest.Snapshot(t, tr.src), "-read-only-source writes nothing to the source")
 
 	code, stdout, stderr = runInProcess(t, tr.args("-json", "-full", "alice")...)
 	require.Equal(t, exitOK, code, stderr)

@@ -68,6 +68,8 @@ var importedOnlyBy = []struct {
 		why: "nothing but the programs in examples (and internal/batch, the code they share) wires the whole library together"},
 	{pkg: "internal/batch", by: []string{"examples/..."},
 		why: "it is what the batch programs share, part of them"},
+	{pkg: "internal/batchtest", by: []string{"examples/..."},
+		why: "it is what the batch programs' tests share"},
 	{pkg: "examples/...", by: []string{},
 		why: "programs are imported by nothing"},
 	{pkg: ".", by: []string{},
