@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/mailrepl/mailrepl/internal/batch"
@@ -105,7 +104,7 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 		fmt.Fprintf(stderr, "restore: %v\n", err)
 		return nil, exitUsage
 	}
-	logw := &switchWriter{w: stderr}
+	logw := batch.NewSwitchWriter(stderr)
 	ctx, stop, release := batch.Interrupts(ctx, logw)
 	defer release()
 	a.stop = stop
@@ -132,16 +131,12 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 		Concurrency: cfg.concurrency,
 		Stop:        stop,
 		Checkpoint:  cp,
-		Progress:    stderr,
 		Interval:    cfg.progressInterval,
 		Columns:     columns,
 	}
-	if f, ok := stderr.(*os.File); ok {
-		opts.Terminal = batch.IsTerminal(f)
-		opts.Width = batch.TerminalWidth(f)
-	}
+	opts.ShowProgress(stderr)
 	a.runner = batch.NewRunner(opts)
-	logw.set(a.runner.Log())
+	logw.Set(a.runner.Log())
 
 	what := "into " + cfg.into.String()
 	switch {
@@ -177,20 +172,9 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 	}
 	h := a.limits.For(user, a.fromSrv, a.intoSrv)
 	defer h.Close()
-	slotCtx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-a.stop:
-			cancel()
-		case <-slotCtx.Done():
-		}
-	}()
-	releaseSlots, err := h.Acquire(slotCtx)
-	cancel()
+	// Wait for a slot on both servers, or for the batch to stop.
+	releaseSlots, err := batch.AcquireSlots(ctx, h, a.stop)
 	if err != nil {
-		if ctx.Err() == nil {
-			err = fmt.Errorf("%w while waiting for a server slot", replica.ErrStopped)
-		}
 		return nil, err
 	}
 	defer releaseSlots()
@@ -206,7 +190,7 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 	if err != nil {
 		return nil, fmt.Errorf("live store %s: %w", intoID, err)
 	}
-	defer closeStore(into, logger)
+	defer batch.CloseStore(into, logger)
 	filter := func(name string) bool { return !cfg.excluded(name) }
 
 	out := &outcome{}
@@ -240,7 +224,7 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 	if err != nil {
 		return out, fmt.Errorf("backup %s: %w", fromID, err)
 	}
-	defer closeStore(from, logger)
+	defer batch.CloseStore(from, logger)
 	out.Restore, err = replica.Restore(ctx, from, into, &replica.RestoreOptions{
 		User:      user,
 		Records:   a.state,
@@ -258,12 +242,6 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 		return out, fmt.Errorf("restore %s from %s: %w", intoID, fromID, err)
 	}
 	return out, nil
-}
-
-func closeStore(s batch.ReadCloser, logger *slog.Logger) {
-	if err := s.Close(); err != nil {
-		logger.Warn("close", "err", err)
-	}
 }
 
 // output is the JSON the program prints with -json.
@@ -290,23 +268,4 @@ func (a *app) report(res *batch.Result) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
-}
-
-// switchWriter writes to w, which can be switched.
-type switchWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *switchWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	w := s.w
-	s.mu.Unlock()
-	return w.Write(p)
-}
-
-func (s *switchWriter) set(w io.Writer) {
-	s.mu.Lock()
-	s.w = w
-	s.mu.Unlock()
 }

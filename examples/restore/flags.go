@@ -102,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		c.hasFrom = true
 		if c.from, err = batch.ParseTemplate(from); err != nil {
 			bad("-from: %v", err)
-		} else if c.into.String() != "" && sameTemplate(c.into, c.from) {
+		} else if c.into.String() != "" && c.into.Same(c.from) {
 			bad("-from and -into name the same stores")
 		}
 	}
@@ -192,14 +192,6 @@ func parseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
-// sameTemplate reports whether two templates expand to the same store
-// for a user.
-func sameTemplate(a, b batch.Template) bool {
-	pa, errA := a.Expand("x")
-	pb, errB := b.Expand("x")
-	return errA == nil && errB == nil && pa == pb
-}
-
 // excluded reports whether -exclude leaves the mailbox alone: it is named,
 // or lies below a folder that is. Names are compared without regard to
 // case: leaving "Junk" alone when "junk" was asked is the safe mistake.
@@ -221,20 +213,7 @@ func (c *config) excluded(name string) bool {
 // readUsers returns the users: those of -users, then of -user and the
 // arguments, each once.
 func (c *config) readUsers(stdin io.Reader) ([]string, error) {
-	var users []string
-	if c.usersFile != "" {
-		u, err := batch.ReadUsersFile(c.usersFile, stdin)
-		if err != nil {
-			return nil, err
-		}
-		users = u
-	}
-	for _, u := range c.users {
-		if !slices.Contains(users, u) {
-			users = append(users, u)
-		}
-	}
-	return users, nil
+	return batch.Users(c.usersFile, stdin, c.users)
 }
 
 // params names the batch for its checkpoint: two runs with the same

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -70,7 +69,7 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 
 	// Log lines go through the runner, to keep clear of the progress
 	// line; the signal handler starts before the runner exists.
-	logw := &switchWriter{w: stderr}
+	logw := batch.NewSwitchWriter(stderr)
 	ctx, stop, release := batch.Interrupts(ctx, logw)
 	defer release()
 	a.stop = stop
@@ -107,18 +106,14 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 		Concurrency: cfg.concurrency,
 		Stop:        stop,
 		Checkpoint:  cp,
-		Progress:    stderr,
 		Interval:    cfg.progressInterval,
 	}
-	if f, ok := stderr.(*os.File); ok {
-		opts.Terminal = batch.IsTerminal(f)
-		opts.Width = batch.TerminalWidth(f)
-	}
+	opts.ShowProgress(stderr)
 	if a.changes != nil {
 		opts.Skip = a.skip
 	}
 	a.runner = batch.NewRunner(opts)
-	logw.set(a.runner.Log())
+	logw.Set(a.runner.Log())
 
 	what := fmt.Sprintf("%s %s → %s", cfg.mode, cfg.source, cfg.target)
 	if cfg.dryRun {
@@ -176,20 +171,8 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 	h := a.limits.For(user, a.srcSrv, a.dstSrv)
 	defer h.Close()
 	// Wait for a slot on both servers, or for the batch to stop.
-	slotCtx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-a.stop:
-			cancel()
-		case <-slotCtx.Done():
-		}
-	}()
-	releaseSlots, err := h.Acquire(slotCtx)
-	cancel()
+	releaseSlots, err := batch.AcquireSlots(ctx, h, a.stop)
 	if err != nil {
-		if ctx.Err() == nil {
-			err = fmt.Errorf("%w while waiting for a server slot", replica.ErrStopped)
-		}
 		return nil, err
 	}
 	defer releaseSlots()
@@ -257,12 +240,12 @@ func (a *app) syncOnce(ctx context.Context, user, srcID, dstID string, h *rateli
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", srcID, err)
 	}
-	defer closeStore(src, logger)
+	defer batch.CloseStore(src, logger)
 	dst, err := a.openTarget(ctx, user, src, logger)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", dstID, err)
 	}
-	defer closeStore(dst, logger)
+	defer batch.CloseStore(dst, logger)
 
 	var source mailbox.Reader = src
 	if !writable {
@@ -364,12 +347,6 @@ func (a *app) openTarget(ctx context.Context, user string, src mailbox.Reader, l
 	return empty, nil
 }
 
-func closeStore(s batch.ReadCloser, logger *slog.Logger) {
-	if err := s.Close(); err != nil {
-		logger.Warn("close", "err", err)
-	}
-}
-
 // plan shows one op of a dry run: a line on standard output, or, with
 // -json, a line of the user's plan in the result.
 func (a *app) plan(user, line string) {
@@ -418,23 +395,4 @@ func (a *app) report(res *batch.Result) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
-}
-
-// switchWriter writes to w, which can be switched.
-type switchWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *switchWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	w := s.w
-	s.mu.Unlock()
-	return w.Write(p)
-}
-
-func (s *switchWriter) set(w io.Writer) {
-	s.mu.Lock()
-	s.w = w
-	s.mu.Unlock()
 }

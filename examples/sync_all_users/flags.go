@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -159,7 +158,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 			if err == nil && c.source.Scheme() != "" && !c.source.Writable() && c.mode == replica.TwoWay {
 				bad("-source: %s stores are read-only: -mode sync writes to the source", c.source.Scheme())
 			}
-			if err == nil && c.source.Server() != "" && sameTemplate(c.source, c.target) {
+			if err == nil && c.source.Server() != "" && c.source.Same(c.target) {
 				bad("-source and -target name the same stores")
 			}
 		}
@@ -180,29 +179,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	return &c, exitOK
 }
 
-// sameTemplate reports whether two templates expand to the same store
-// for a user.
-func sameTemplate(a, b batch.Template) bool {
-	pa, errA := a.Expand("x")
-	pb, errB := b.Expand("x")
-	return errA == nil && errB == nil && a.Scheme() == b.Scheme() && pa == pb
-}
-
 // readUsers returns the users of the batch: those of -users and of the
 // arguments, each once, then this machine's shard of them.
 func (c *config) readUsers(stdin io.Reader) ([]string, error) {
-	var users []string
-	if c.usersFile != "" {
-		u, err := batch.ReadUsersFile(c.usersFile, stdin)
-		if err != nil {
-			return nil, err
-		}
-		users = u
-	}
-	for _, a := range c.args {
-		if !slices.Contains(users, a) {
-			users = append(users, a)
-		}
+	users, err := batch.Users(c.usersFile, stdin, c.args)
+	if err != nil {
+		return nil, err
 	}
 	return c.shard.Filter(users), nil
 }

@@ -80,6 +80,13 @@ func (t Template) Writable() bool { return t.scheme == "maildir" }
 // ("maildir:/srv/mail").
 func (t Template) Server() string { return t.scheme + ":" + t.base }
 
+// Same reports whether t and u expand to the same stores.
+func (t Template) Same(u Template) bool {
+	pt, errT := t.Expand("x")
+	pu, errU := u.Expand("x")
+	return errT == nil && errU == nil && t.scheme == u.scheme && pt == pu
+}
+
 // Expand returns the location of user's store ("/srv/mail/alice"). It
 // fails with an error wrapping ErrUnsafeUser when the name is unsafe
 // ([ValidUser]), and with ErrTemplate if the location would not lie below
