@@ -401,6 +401,9 @@ type group struct {
 	// (nil: deleted); cleared, the ranges it deleted.
 	overlay map[string][]byte
 	cleared []keyRange
+	// lostWrites counts the group's writes to the lost table: hasPrefix
+	// looks through the overlay only when there are any.
+	lostWrites int
 	// maxUID caches, per entries prefix, the highest UID in the
 	// database: an entry above it can only be in the overlay.
 	maxUID map[string]uid.UID
@@ -520,6 +523,9 @@ func overlaid(k []byte) bool {
 func (g *group) set(k, v []byte) error {
 	if overlaid(k) {
 		g.overlay[string(k)] = v
+		if k[0] == tLost {
+			g.lostWrites++
+		}
 	}
 	return g.b.Set(k, v, nil)
 }
@@ -527,6 +533,9 @@ func (g *group) set(k, v []byte) error {
 func (g *group) del(k []byte) error {
 	if overlaid(k) {
 		g.overlay[string(k)] = nil
+		if k[0] == tLost {
+			g.lostWrites++
+		}
 	}
 	return g.b.Delete(k, nil)
 }
@@ -663,13 +672,17 @@ func (g *group) tombstonesOf(e *Event) error {
 	return nil
 }
 
-// hasPrefix reports whether a key that starts with p exists as the group
-// sees it (its own writes and deletions included); p's table must be one
-// the group overlays.
+// hasPrefix reports whether a key of the lost table that starts with p
+// exists as the group sees it (its own writes and deletions included).
 func (g *group) hasPrefix(p []byte) (bool, error) {
-	for k, v := range g.overlay {
-		if v != nil && strings.HasPrefix(k, string(p)) {
-			return true, nil
+	if p[0] != tLost {
+		return false, fmt.Errorf("journal: hasPrefix on table %#x, which it does not track", p[0])
+	}
+	if g.lostWrites > 0 {
+		for k, v := range g.overlay {
+			if v != nil && strings.HasPrefix(k, string(p)) {
+				return true, nil
+			}
 		}
 	}
 	it, err := g.j.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
