@@ -66,12 +66,12 @@ func (s *Store) index(ctx context.Context, op, name string, f *folder) (*index, 
 		return x, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, s.err(op, name, 0, "", err)
+		return nil, s.base.Err(op, name, 0, "", err)
 	}
 	select {
 	case f.lock <- struct{}{}:
 	case <-ctx.Done():
-		return nil, s.err(op, name, 0, "", ctx.Err())
+		return nil, s.base.Err(op, name, 0, "", ctx.Err())
 	}
 	defer func() { <-f.lock }()
 	if x := f.idx.Load(); x != nil {
@@ -79,7 +79,7 @@ func (s *Store) index(ctx context.Context, op, name string, f *folder) (*index, 
 	}
 	x, err := s.build(ctx, f)
 	if err != nil {
-		return nil, s.err(op, name, 0, "", err)
+		return nil, s.base.Err(op, name, 0, "", err)
 	}
 	f.idx.Store(x)
 	return x, nil

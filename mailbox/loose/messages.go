@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/internal/readonly"
 	"github.com/mailrepl/mailrepl/uid"
 )
 
@@ -29,26 +30,7 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 			yield(mailbox.Message{}, err)
 			return
 		}
-		n := uid.UID(len(x.entries))
-		for r := range set.Ranges() {
-			if r.Start > n {
-				return
-			}
-			// max: a Set literal that is not canonical may hold 0.
-			for u := max(r.Start, 1); u <= min(r.Stop, n); u++ {
-				if err := ctx.Err(); err != nil {
-					yield(mailbox.Message{}, s.err(op, name, 0, "", err))
-					return
-				}
-				if err := s.checkOpen(op, name); err != nil {
-					yield(mailbox.Message{}, err)
-					return
-				}
-				if !yield(x.entries[u-1].message(u), nil) {
-					return
-				}
-			}
-		}
+		readonly.List(ctx, &s.base, op, name, set, len(x.entries), func(u uid.UID) mailbox.Message { return x.entries[u-1].message(u) }, yield)
 	}
 }
 
@@ -67,15 +49,15 @@ func (s *Store) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, s.err(op, name, u, "", err)
+		return nil, s.base.Err(op, name, u, "", err)
 	}
 	if u == 0 || int64(u) > int64(len(x.entries)) {
-		return nil, s.err(op, name, u, "", mailbox.ErrNotFound)
+		return nil, s.base.Err(op, name, u, "", mailbox.ErrNotFound)
 	}
 	e := &x.entries[u-1]
 	file, err := openFile(e.c)
 	if err != nil {
-		return nil, s.err(op, name, u, e.c.path, err)
+		return nil, s.base.Err(op, name, u, e.c.path, err)
 	}
 	fi, err := file.Stat()
 	switch {
@@ -87,12 +69,12 @@ func (s *Store) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser
 	}
 	if err != nil {
 		file.Close()
-		return nil, s.err(op, name, u, e.c.path, err)
+		return nil, s.base.Err(op, name, u, e.c.path, err)
 	}
 	return &body{
 		r:    mailbox.NewVerifyingReader(file, e.id, e.size),
 		file: file,
-		err:  func(err error) error { return s.err("read", name, u, e.c.path, err) },
+		err:  func(err error) error { return s.base.Err("read", name, u, e.c.path, err) },
 	}, nil
 }
 

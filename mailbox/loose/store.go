@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mailrepl/mailrepl/mailbox"
-	"github.com/mailrepl/mailrepl/uid"
+	"github.com/mailrepl/mailrepl/mailbox/internal/readonly"
 )
 
 // Options configures a Store. A nil *Options is valid and means all
@@ -73,7 +73,7 @@ type Store struct {
 	folders  map[string]*folder // by canonical name; fixed at Open
 	names    []string           // sorted
 	skipped  []Skip             // found by the walk at Open
-	closed   atomic.Bool
+	base     readonly.Base      // names the store in errors; knows it is closed
 }
 
 var (
@@ -114,15 +114,16 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, &mailbox.Error{Op: "open", Store: dir, Path: dir, Err: err}
 	}
 	s := &Store{root: abs, opts: opts.withDefaults(abs), folders: map[string]*folder{}}
+	s.base.Name = s.opts.Name
 	fi, err := os.Stat(abs)
 	if err != nil {
-		return nil, s.err("open", "", 0, abs, err)
+		return nil, s.base.Err("open", "", 0, abs, err)
 	}
 	if !fi.IsDir() {
-		return nil, s.err("open", "", 0, abs, errors.New("not a directory"))
+		return nil, s.base.Err("open", "", 0, abs, errors.New("not a directory"))
 	}
 	if s.realRoot, err = filepath.EvalSymlinks(abs); err != nil {
-		return nil, s.err("open", "", 0, abs, err)
+		return nil, s.base.Err("open", "", 0, abs, err)
 	}
 	root := s.addFolder(s.opts.Mailbox)
 	if err := s.walk(abs, "", root); err != nil {
@@ -155,7 +156,7 @@ func (s *Store) skip(path, reason string) {
 func (s *Store) walk(dir, rel string, f *folder) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return s.err("open", "", 0, dir, err)
+		return s.base.Err("open", "", 0, dir, err)
 	}
 	isMaildir := false
 	for _, e := range ents {
@@ -236,7 +237,7 @@ func (s *Store) walk(dir, rel string, f *folder) error {
 func (s *Store) walkMaildirSub(dir, rel string, f *folder, maildir string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return s.err("open", "", 0, dir, err)
+		return s.base.Err("open", "", 0, dir, err)
 	}
 	for _, e := range ents {
 		name := e.Name()
@@ -297,7 +298,7 @@ func within(root, p string) bool {
 // and files that are clearly not mail.
 func (s *Store) Skipped(ctx context.Context) ([]Skip, error) {
 	const op = "skipped"
-	if err := s.checkOpen(op, ""); err != nil {
+	if err := s.base.CheckOpen(op, ""); err != nil {
 		return nil, err
 	}
 	out := slices.Clone(s.skipped)
@@ -313,52 +314,18 @@ func (s *Store) Skipped(ctx context.Context) ([]Skip, error) {
 
 // Close releases the store. Later calls fail with an error wrapping
 // mailbox.ErrClosed; readers Open returned stay readable.
-func (s *Store) Close() error {
-	if s.closed.Swap(true) {
-		return s.err("close", "", 0, "", mailbox.ErrClosed)
-	}
-	return nil
-}
-
-func (s *Store) err(op, mbox string, u uid.UID, path string, err error) error {
-	var me *mailbox.Error
-	if errors.As(err, &me) && me.Store == s.opts.Name {
-		return err
-	}
-	if errors.Is(err, fs.ErrNotExist) && !errors.Is(err, mailbox.ErrNotFound) {
-		err = fmt.Errorf("%w: %w", mailbox.ErrNotFound, err)
-	}
-	return &mailbox.Error{Op: op, Store: s.opts.Name, Mailbox: mbox, UID: u, Path: path, Err: err}
-}
-
-func (s *Store) checkOpen(op, mbox string) error {
-	if s.closed.Load() {
-		return s.err(op, mbox, 0, "", mailbox.ErrClosed)
-	}
-	return nil
-}
+func (s *Store) Close() error { return s.base.Close() }
 
 // folder returns the mailbox the caller names; errors name it as given.
 func (s *Store) folder(op, name string) (*folder, error) {
-	if err := s.checkOpen(op, name); err != nil {
-		return nil, err
-	}
-	canon, err := mailbox.CanonicalName(name)
-	if err != nil {
-		return nil, s.err(op, name, 0, "", err)
-	}
-	f := s.folders[canon]
-	if f == nil {
-		return nil, s.err(op, name, 0, "", mailbox.ErrNotFound)
-	}
-	return f, nil
+	return readonly.Lookup(&s.base, s.folders, op, name)
 }
 
 // Mailboxes returns every mailbox, sorted by name; it examines the files
 // of those not examined yet.
 func (s *Store) Mailboxes(ctx context.Context) ([]mailbox.Info, error) {
 	const op = "list mailboxes"
-	if err := s.checkOpen(op, ""); err != nil {
+	if err := s.base.CheckOpen(op, ""); err != nil {
 		return nil, err
 	}
 	infos := make([]mailbox.Info, 0, len(s.names))

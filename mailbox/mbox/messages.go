@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/internal/readonly"
 	"github.com/mailrepl/mailrepl/uid"
 )
 
@@ -26,7 +27,7 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 			return
 		}
 		if err := ctx.Err(); err != nil {
-			yield(mailbox.Message{}, s.err(op, name, 0, "", err))
+			yield(mailbox.Message{}, s.base.Err(op, name, 0, "", err))
 			return
 		}
 		x, err := s.index(ctx, op, name, f)
@@ -34,26 +35,7 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 			yield(mailbox.Message{}, err)
 			return
 		}
-		n := uid.UID(len(x.entries))
-		for r := range set.Ranges() {
-			if r.Start > n {
-				return
-			}
-			// max: a Set literal that is not canonical may hold 0.
-			for u := max(r.Start, 1); u <= min(r.Stop, n); u++ {
-				if err := ctx.Err(); err != nil {
-					yield(mailbox.Message{}, s.err(op, name, 0, "", err))
-					return
-				}
-				if err := s.checkOpen(op, name); err != nil {
-					yield(mailbox.Message{}, err)
-					return
-				}
-				if !yield(x.entries[u-1].message(u), nil) {
-					return
-				}
-			}
-		}
+		readonly.List(ctx, &s.base, op, name, set, len(x.entries), func(u uid.UID) mailbox.Message { return x.entries[u-1].message(u) }, yield)
 	}
 }
 
@@ -80,19 +62,19 @@ func (s *Store) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, s.err(op, name, u, "", err)
+		return nil, s.base.Err(op, name, u, "", err)
 	}
 	x, err := s.currentIndex(ctx, op, name, f)
 	if err != nil {
 		return nil, err
 	}
 	if u == 0 || int64(u) > int64(len(x.entries)) {
-		return nil, s.err(op, name, u, "", mailbox.ErrNotFound)
+		return nil, s.base.Err(op, name, u, "", mailbox.ErrNotFound)
 	}
 	e := x.entries[u-1]
 	file, err := os.Open(f.path)
 	if err != nil {
-		return nil, s.err(op, name, u, f.path, err)
+		return nil, s.base.Err(op, name, u, f.path, err)
 	}
 	fi, err := file.Stat()
 	if err == nil && keyOf(fi) != x.key {
@@ -100,14 +82,14 @@ func (s *Store) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser
 	}
 	if err != nil {
 		file.Close()
-		return nil, s.err(op, name, u, f.path, err)
+		return nil, s.base.Err(op, name, u, f.path, err)
 	}
 	r := io.NewSectionReader(file, e.off, e.raw)
 	return &body{
 		r:    mailbox.NewVerifyingReader(newUnquoteReader(r, s.opts.Quoting, e.raw), e.id, e.size),
 		file: file,
 		err: func(err error) error {
-			return s.err("read", name, u, f.path, err)
+			return s.base.Err("read", name, u, f.path, err)
 		},
 	}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/internal/readonly"
 	"github.com/mailrepl/mailrepl/uid"
 )
 
@@ -89,7 +90,7 @@ type Store struct {
 	folders map[string]*folder // by canonical name; fixed at Open
 	names   []string           // sorted
 	skipped []Skip             // fixed at Open
-	closed  atomic.Bool
+	base    readonly.Base      // names the store in errors; knows it is closed
 }
 
 var (
@@ -142,9 +143,10 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, &mailbox.Error{Op: "open", Store: path, Path: path, Err: err}
 	}
 	s := &Store{path: abs, opts: opts.withDefaults(abs), folders: map[string]*folder{}}
+	s.base.Name = s.opts.Name
 	fi, err := os.Stat(abs)
 	if err != nil {
-		return nil, s.err("open", "", 0, abs, err)
+		return nil, s.base.Err("open", "", 0, abs, err)
 	}
 	if fi.IsDir() {
 		if err := s.walk(); err != nil {
@@ -152,10 +154,10 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 	} else {
 		if !fi.Mode().IsRegular() {
-			return nil, s.err("open", "", 0, abs, errors.New("not a regular file or directory"))
+			return nil, s.base.Err("open", "", 0, abs, errors.New("not a regular file or directory"))
 		}
 		if err := sniff(abs); err != nil {
-			return nil, s.err("open", "", 0, abs, err)
+			return nil, s.base.Err("open", "", 0, abs, err)
 		}
 		s.add(s.opts.Mailbox, abs)
 	}
@@ -198,13 +200,13 @@ var mboxExts = []string{".mbox", ".mbx"}
 func (s *Store) walk() error {
 	realRoot, err := filepath.EvalSymlinks(s.path)
 	if err != nil {
-		return s.err("open", "", 0, s.path, err)
+		return s.base.Err("open", "", 0, s.path, err)
 	}
 	var visit func(dir string, levels []string) error
 	visit = func(dir string, levels []string) error {
 		ents, err := os.ReadDir(dir)
 		if err != nil {
-			return s.err("open", "", 0, dir, err)
+			return s.base.Err("open", "", 0, dir, err)
 		}
 		for _, e := range ents {
 			p := filepath.Join(dir, e.Name())
@@ -297,7 +299,7 @@ func cutSuffixFold(s, suffix string) (string, bool) {
 // directories, names that are no mailbox names. All is known when Open
 // returns; ctx is for the likeness with other readers.
 func (s *Store) Skipped(ctx context.Context) ([]Skip, error) {
-	if err := s.checkOpen("skipped", ""); err != nil {
+	if err := s.base.CheckOpen("skipped", ""); err != nil {
 		return nil, err
 	}
 	return slices.Clone(s.skipped), nil
@@ -305,45 +307,11 @@ func (s *Store) Skipped(ctx context.Context) ([]Skip, error) {
 
 // Close releases the store. Later calls fail with an error wrapping
 // mailbox.ErrClosed; readers Open returned stay readable.
-func (s *Store) Close() error {
-	if s.closed.Swap(true) {
-		return s.err("close", "", 0, "", mailbox.ErrClosed)
-	}
-	return nil
-}
-
-func (s *Store) err(op, mbox string, u uid.UID, path string, err error) error {
-	var me *mailbox.Error
-	if errors.As(err, &me) && me.Store == s.opts.Name {
-		return err
-	}
-	if errors.Is(err, fs.ErrNotExist) && !errors.Is(err, mailbox.ErrNotFound) {
-		err = fmt.Errorf("%w: %w", mailbox.ErrNotFound, err)
-	}
-	return &mailbox.Error{Op: op, Store: s.opts.Name, Mailbox: mbox, UID: u, Path: path, Err: err}
-}
-
-func (s *Store) checkOpen(op, mbox string) error {
-	if s.closed.Load() {
-		return s.err(op, mbox, 0, "", mailbox.ErrClosed)
-	}
-	return nil
-}
+func (s *Store) Close() error { return s.base.Close() }
 
 // folder returns the mailbox the caller names; errors name it as given.
 func (s *Store) folder(op, name string) (*folder, error) {
-	if err := s.checkOpen(op, name); err != nil {
-		return nil, err
-	}
-	canon, err := mailbox.CanonicalName(name)
-	if err != nil {
-		return nil, s.err(op, name, 0, "", err)
-	}
-	f := s.folders[canon]
-	if f == nil {
-		return nil, s.err(op, name, 0, "", mailbox.ErrNotFound)
-	}
-	return f, nil
+	return readonly.Lookup(&s.base, s.folders, op, name)
 }
 
 // index returns the folder's index, made again when the file changed
@@ -351,7 +319,7 @@ func (s *Store) folder(op, name string) (*folder, error) {
 func (s *Store) index(ctx context.Context, op, name string, f *folder) (*index, error) {
 	fi, err := os.Stat(f.path)
 	if err != nil {
-		return nil, s.err(op, name, 0, f.path, err)
+		return nil, s.base.Err(op, name, 0, f.path, err)
 	}
 	key := keyOf(fi)
 	if x := f.idx.Load(); x != nil && x.key == key {
@@ -360,7 +328,7 @@ func (s *Store) index(ctx context.Context, op, name string, f *folder) (*index, 
 	select {
 	case f.lock <- struct{}{}:
 	case <-ctx.Done():
-		return nil, s.err(op, name, 0, "", ctx.Err())
+		return nil, s.base.Err(op, name, 0, "", ctx.Err())
 	}
 	defer func() { <-f.lock }()
 	if x := f.idx.Load(); x != nil && x.key == key {
@@ -368,7 +336,7 @@ func (s *Store) index(ctx context.Context, op, name string, f *folder) (*index, 
 	}
 	x, err := s.build(ctx, f)
 	if err != nil {
-		return nil, s.err(op, name, 0, f.path, err)
+		return nil, s.base.Err(op, name, 0, f.path, err)
 	}
 	f.idx.Store(x)
 	return x, nil
@@ -452,13 +420,13 @@ func (x *index) info(name string) mailbox.Info {
 // not indexed yet.
 func (s *Store) Mailboxes(ctx context.Context) ([]mailbox.Info, error) {
 	const op = "list mailboxes"
-	if err := s.checkOpen(op, ""); err != nil {
+	if err := s.base.CheckOpen(op, ""); err != nil {
 		return nil, err
 	}
 	infos := make([]mailbox.Info, 0, len(s.names))
 	for _, name := range s.names {
 		if err := ctx.Err(); err != nil {
-			return nil, s.err(op, "", 0, "", err)
+			return nil, s.base.Err(op, "", 0, "", err)
 		}
 		x, err := s.index(ctx, op, name, s.folders[name])
 		if err != nil {
@@ -477,7 +445,7 @@ func (s *Store) Status(ctx context.Context, name string) (mailbox.Info, error) {
 		return mailbox.Info{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return mailbox.Info{}, s.err(op, name, 0, "", err)
+		return mailbox.Info{}, s.base.Err(op, name, 0, "", err)
 	}
 	x, err := s.index(ctx, op, name, f)
 	if err != nil {
