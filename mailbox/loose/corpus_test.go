@@ -10,28 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailrepl/mailrepl/internal/corpora"
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/uid"
 )
-
-// corpus returns a directory of the real mail the tests read: under
-// MAILREPL_CORPORA if set, else under shared/corpora beside the
-// repository or beside the folder of its worktrees.
-func corpus(t *testing.T, parts ...string) string {
-	t.Helper()
-	bases := []string{"../../../shared/corpora", "../../../../shared/corpora"}
-	if dir := os.Getenv("MAILREPL_CORPORA"); dir != "" {
-		bases = []string{dir}
-	}
-	for _, base := range bases {
-		p := filepath.Join(append([]string{base}, parts...)...)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("corpus %s not found in %v (set MAILREPL_CORPORA)", filepath.Join(parts...), bases)
-	return ""
-}
 
 // treeState records every path under dir with the mode, mtime and size
 // of files.
@@ -85,7 +67,7 @@ func readAll(t *testing.T, s *Store) (map[mailbox.EmailID]int, map[string]int) {
 // Every regular file is either listed, with its bytes, or skipped with a
 // reason; nothing on disk changes.
 func TestNotmuchCorpora(t *testing.T) {
-	base := corpus(t, "notmuch", "test", "corpora")
+	base := corpora.Path(t, "notmuch", "test", "corpora")
 	before := treeState(t, base)
 	files := map[mailbox.EmailID]int{}
 	nfiles := 0
@@ -160,7 +142,7 @@ func maps2Equal(a, b map[mailbox.EmailID]int) bool {
 // bytes and its mtime as date, in the order of the files' names;
 // everything else is skipped with a reason.
 func TestLostFound(t *testing.T) {
-	hamDir := corpus(t, "spamassassin-ham")
+	hamDir := corpora.Path(t, "spamassassin-ham")
 	hams, err := filepath.Glob(filepath.Join(hamDir, "*.eml"))
 	must(t, err)
 	if len(hams) != 2403 {

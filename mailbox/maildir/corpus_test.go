@@ -12,29 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailrepl/mailrepl/internal/corpora"
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/uid"
 )
-
-// corpus returns a directory of the real mail the tests read: under
-// MAILREPL_CORPORA if set, else under shared/corpora beside the
-// repository.
-func corpus(t *testing.T, parts ...string) string {
-	t.Helper()
-	// Beside the repository, or beside the folder of its worktrees.
-	bases := []string{"../../../shared/corpora", "../../../../shared/corpora"}
-	if dir := os.Getenv("MAILREPL_CORPORA"); dir != "" {
-		bases = []string{dir}
-	}
-	for _, base := range bases {
-		p := filepath.Join(append([]string{base}, parts...)...)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("corpus %s not found in %v (set MAILREPL_CORPORA)", filepath.Join(parts...), bases)
-	return ""
-}
 
 // treeState records every path under dir, and the mode, mtime and size
 // of files.
@@ -62,7 +43,7 @@ func treeState(t *testing.T, dir string) []string {
 // file, and nothing on disk changes.
 func TestNotmuchCorpora(t *testing.T) {
 	ctx := context.Background()
-	base := corpus(t, "notmuch", "test", "corpora")
+	base := corpora.Path(t, "notmuch", "test", "corpora")
 	var roots []string
 	filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() && d.Name() == "cur" {
@@ -137,7 +118,7 @@ func TestNotmuchCorpora(t *testing.T) {
 // non-Maildir++ subdirectories alone.
 func TestNotmuchCopyReadWrite(t *testing.T) {
 	ctx := context.Background()
-	src := corpus(t, "notmuch", "test", "corpora", "default")
+	src := corpora.Path(t, "notmuch", "test", "corpora", "default")
 	root := filepath.Join(t.TempDir(), "default")
 	if err := os.CopyFS(root, os.DirFS(src)); err != nil {
 		t.Fatal(err)
@@ -197,7 +178,7 @@ func TestNotmuchCopyReadWrite(t *testing.T) {
 // batches, and reads every message back byte for byte.
 func TestSpamAssassinHam(t *testing.T) {
 	ctx := context.Background()
-	dir := corpus(t, "spamassassin-ham")
+	dir := corpora.Path(t, "spamassassin-ham")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -9,28 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailrepl/mailrepl/internal/corpora"
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/uid"
 )
-
-// corpus returns a directory of the real mail the tests read: under
-// MAILREPL_CORPORA if set, else under shared/corpora beside the
-// repository or beside the folder of its worktrees.
-func corpus(t *testing.T, parts ...string) string {
-	t.Helper()
-	bases := []string{"../../../shared/corpora", "../../../../shared/corpora"}
-	if dir := os.Getenv("MAILREPL_CORPORA"); dir != "" {
-		bases = []string{dir}
-	}
-	for _, base := range bases {
-		p := filepath.Join(append([]string{base}, parts...)...)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("corpus %s not found in %v (set MAILREPL_CORPORA)", filepath.Join(parts...), bases)
-	return ""
-}
 
 // hamMessage is one file of spamassassin-ham split as an mbox holds it:
 // most files start with the From line of the mbox they were cut from.
@@ -42,7 +24,7 @@ type hamMessage struct {
 
 func readHam(t *testing.T) []hamMessage {
 	t.Helper()
-	dir := corpus(t, "spamassassin-ham")
+	dir := corpora.Path(t, "spamassassin-ham")
 	files, err := filepath.Glob(filepath.Join(dir, "*.eml"))
 	if err != nil {
 		t.Fatal(err)
