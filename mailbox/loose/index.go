@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/internal/readonly"
 	"github.com/mailrepl/mailrepl/uid"
 )
 
@@ -240,17 +240,7 @@ func identity(name string, entries []entry) (uid.Validity, mailbox.ID) {
 		h.Write([]byte{0})
 		h.Write(n[:])
 	}
-	digest := h.Sum(nil)
-	v := uid.Validity(binary.BigEndian.Uint32(digest))
-	if v == 0 {
-		v = 1
-	}
-	h.Reset()
-	h.Write([]byte("mailrepl loose mailbox v1\n"))
-	h.Write([]byte(name))
-	h.Write([]byte{0})
-	h.Write(digest)
-	return v, mailbox.ID("loose-" + hex.EncodeToString(h.Sum(nil)[:16]))
+	return readonly.Identity("loose", name, h.Sum(nil))
 }
 
 // errChanged is wrapped by the error of Open when a file is no longer

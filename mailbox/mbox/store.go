@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -394,17 +393,7 @@ func identity(name string, entries []entry) (uid.Validity, mailbox.ID) {
 		binary.BigEndian.PutUint64(n[:], uint64(e.size))
 		h.Write(n[:])
 	}
-	digest := h.Sum(nil)
-	v := uid.Validity(binary.BigEndian.Uint32(digest))
-	if v == 0 {
-		v = 1
-	}
-	h.Reset()
-	h.Write([]byte("mailrepl mbox mailbox v1\n"))
-	h.Write([]byte(name))
-	h.Write([]byte{0})
-	h.Write(digest)
-	return v, mailbox.ID("mbox-" + hex.EncodeToString(h.Sum(nil)[:16]))
+	return readonly.Identity("mbox", name, h.Sum(nil))
 }
 
 func (x *index) info(name string) mailbox.Info {

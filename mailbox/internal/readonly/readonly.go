@@ -6,6 +6,9 @@ package readonly
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -95,4 +98,23 @@ func List(ctx context.Context, b *Base, op, name string, set uid.Set, n int,
 			}
 		}
 	}
+}
+
+// Identity derives a mailbox's UIDVALIDITY and ID from a digest of its
+// index (what the store lists in it): the first 4 bytes of the digest
+// (never 0), and the scheme ("mbox", "loose") followed by a hash of the
+// scheme, the mailbox's name and the digest. The same files give the same
+// values, changed files new ones. The derivation is part of what a
+// replica remembers: it must never change.
+func Identity(scheme, name string, digest []byte) (uid.Validity, mailbox.ID) {
+	v := uid.Validity(binary.BigEndian.Uint32(digest))
+	if v == 0 {
+		v = 1
+	}
+	h := sha256.New()
+	h.Write([]byte("mailrepl " + scheme + " mailbox v1\n"))
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write(digest)
+	return v, mailbox.ID(scheme + "-" + hex.EncodeToString(h.Sum(nil)[:16]))
 }
