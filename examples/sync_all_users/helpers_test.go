@@ -3,19 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/mailrepl/mailrepl/internal/batch"
+	"github.com/mailrepl/mailrepl/internal/batchtest"
 	"github.com/mailrepl/mailrepl/internal/mailgen"
 	"github.com/mailrepl/mailrepl/mailbox/maildir"
 	"github.com/mailrepl/mailrepl/replica"
@@ -147,12 +145,7 @@ type jsonUser struct {
 
 func decode(t *testing.T, stdout string) jsonOutput {
 	t.Helper()
-	var out jsonOutput
-	dec := json.NewDecoder(strings.NewReader(stdout))
-	dec.DisallowUnknownFields()
-	require.NoError(t, dec.Decode(&out), "stdout: %s", stdout)
-	_, err := dec.Token()
-	require.ErrorIs(t, err, io.EOF, "nothing after the JSON on stdout")
+	out := batchtest.DecodeJSON[jsonOutput](t, stdout)
 	require.NotNil(t, out.Result)
 	return out
 }

@@ -8,7 +8,9 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -189,4 +191,17 @@ func NameDeadHolder(t testing.TB, dir string, pid int) {
 		t.Logf("%s holds %d bytes, not its holder: naming the dead holder", p, len(b))
 		return os.WriteFile(p, []byte(holder), 0o600)
 	}))
+}
+
+// DecodeJSON decodes a program's -json output strictly: no field the
+// type lacks, and nothing after the one JSON value.
+func DecodeJSON[T any](t testing.TB, stdout string) T {
+	t.Helper()
+	var out T
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&out), "stdout: %s", stdout)
+	_, err := dec.Token()
+	require.ErrorIs(t, err, io.EOF, "nothing after the JSON on stdout")
+	return out
 }
