@@ -75,11 +75,8 @@ func (s *Store) Batch(ctx context.Context, name string) (mailbox.Batch, error) {
 }
 
 func (s *Store) newBatch(ctx context.Context, op, name string) (*batch, error) {
-	f, err := s.folder(op, name)
+	f, err := s.writableFolder(op, name)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.checkWritable(op, f.name); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -428,26 +425,15 @@ func (f *folder) writeTmp(ctx context.Context, lit mailbox.Literal, meta mailbox
 func (s *Store) SetUIDNext(ctx context.Context, name string, next uid.UID) (err error) {
 	defer s.nameErr(name, &err)
 	const op = "set UIDNEXT"
-	f, err := s.folder(op, name)
+	f, err := s.writableFolder(op, name)
 	if err != nil {
 		return err
 	}
-	if err := s.checkWritable(op, f.name); err != nil {
-		return err
-	}
-	dl, err := f.lockUidlist(ctx, op)
+	unlock, l, err := f.holdUidlist(ctx, op)
 	if err != nil {
 		return err
 	}
-	defer f.unlockUidlist(dl)
-	if err := f.acquire(ctx); err != nil {
-		return f.err(op, 0, "", err)
-	}
-	defer f.release()
-	l, err := f.syncHeldLocked(ctx, op)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	switch {
 	case next == l.next:
 		return nil
@@ -470,11 +456,8 @@ func (s *Store) SetUIDNext(ctx context.Context, name string, next uid.UID) (err 
 func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *uid.Map) (err error) {
 	defer s.nameErr(name, &err)
 	const op = "reset UIDs"
-	f, err := s.folder(op, name)
+	f, err := s.writableFolder(op, name)
 	if err != nil {
-		return err
-	}
-	if err := s.checkWritable(op, f.name); err != nil {
 		return err
 	}
 	if v == 0 {
@@ -483,19 +466,11 @@ func (s *Store) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *u
 	if m == nil {
 		m = new(uid.Map)
 	}
-	dl, err := f.lockUidlist(ctx, op)
+	unlock, l, err := f.holdUidlist(ctx, op)
 	if err != nil {
 		return err
 	}
-	defer f.unlockUidlist(dl)
-	if err := f.acquire(ctx); err != nil {
-		return f.err(op, 0, "", err)
-	}
-	defer f.release()
-	l, err := f.syncHeldLocked(ctx, op)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	nl := newUidlist(v, 1)
 	if v == l.validity {
 		nl.next = l.next // within one UIDVALIDITY, UIDNEXT never goes down

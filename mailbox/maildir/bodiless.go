@@ -76,29 +76,18 @@ func (s *Store) Bodiless(ctx context.Context, name string) iter.Seq2[mailbox.Mes
 func (s *Store) DropBodiless(ctx context.Context, name string, set uid.Set) (err error) {
 	defer s.nameErr(name, &err)
 	const op = "drop bodiless"
-	f, err := s.folder(op, name)
+	f, err := s.writableFolder(op, name)
 	if err != nil {
-		return err
-	}
-	if err := s.checkWritable(op, f.name); err != nil {
 		return err
 	}
 	if set.IsEmpty() {
 		return nil
 	}
-	dl, err := f.lockUidlist(ctx, op)
+	unlock, l, err := f.holdUidlist(ctx, op)
 	if err != nil {
 		return err
 	}
-	defer f.unlockUidlist(dl)
-	if err := f.acquire(ctx); err != nil {
-		return f.err(op, 0, "", err)
-	}
-	defer f.release()
-	l, err := f.syncHeldLocked(ctx, op)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	sc, err := f.scanLocked(true)
 	if err != nil {
 		return f.err(op, 0, f.path, err)

@@ -424,6 +424,29 @@ func (f *folder) lockUidlistLocked(ctx context.Context, op string, wait bool) (*
 	return dl, nil
 }
 
+// holdUidlist takes the uidlist's dotlock, then the folder's lock, and
+// returns the current list (new files published first) with the function
+// that lets both go, for a change of the uidlist made under them.
+func (f *folder) holdUidlist(ctx context.Context, op string) (unlock func(), l *uidlist, err error) {
+	dl, err := f.lockUidlist(ctx, op)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := f.acquire(ctx); err != nil {
+		f.unlockUidlist(dl)
+		return nil, nil, f.err(op, 0, "", err)
+	}
+	unlock = func() {
+		f.release()
+		f.unlockUidlist(dl)
+	}
+	if l, err = f.syncHeldLocked(ctx, op); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return unlock, l, nil
+}
+
 // syncHeldLocked is syncLocked's work with the uidlist's dotlock held: it
 // rereads and rescans, publishes new files and returns the current list.
 func (f *folder) syncHeldLocked(ctx context.Context, op string) (*uidlist, error) {

@@ -284,6 +284,19 @@ func (s *Store) resolve(op, name string) (string, string, error) {
 }
 
 // folder returns the state of an existing mailbox.
+// writableFolder is folder for an operation that changes the mailbox:
+// it fails with an error wrapping mailbox.ErrReadOnly on a read-only store.
+func (s *Store) writableFolder(op, name string) (*folder, error) {
+	f, err := s.folder(op, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkWritable(op, f.name); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
 func (s *Store) folder(op, name string) (*folder, error) {
 	canon, dir, err := s.resolve(op, name)
 	if err != nil {
@@ -687,11 +700,8 @@ func (s *Store) Delete(ctx context.Context, name string) (err error) {
 func (s *Store) Subscribe(ctx context.Context, name string, subscribed bool) (err error) {
 	defer s.nameErr(name, &err)
 	const op = "subscribe"
-	f, err := s.folder(op, name)
+	f, err := s.writableFolder(op, name)
 	if err != nil {
-		return err
-	}
-	if err := s.checkWritable(op, f.name); err != nil {
 		return err
 	}
 	path := filepath.Join(s.root, subscriptionsName)
