@@ -28,6 +28,13 @@ type Options struct {
 	// Flat puts the files of every level of the tree into one mailbox,
 	// Mailbox, instead of one mailbox per directory.
 	Flat bool
+	// UIDs keeps the UIDs of the files (mailbox.UIDKeeper, e.g. the
+	// journal's), so that a file added or removed changes no other
+	// file's UID, nor the mailbox's UIDVALIDITY or ID, wherever the tree
+	// is mounted. A file is known by its path below the directory and its
+	// size. Nil: the files are numbered 1 to n in the order of their
+	// names, and any change gives a new UIDVALIDITY and mailbox ID.
+	UIDs mailbox.UIDKeeper
 }
 
 // Validate reports every problem with the options at once.
