@@ -20,11 +20,14 @@ import (
 // (a read-only Maildir without dovecot-uidlist, an mbox, loose files).
 // See mailbox.UIDKeeper for what they promise.
 //
-// A numbering is found by the keys of its mailbox's messages (a Maildir
-// file's unique name), never by a path: an index maps each key to the
-// numberings that hold it. The name a numbering was last seen under, in
-// the keeper's scope (the tools use the user's name), finds it first and
-// is the only way to find the numbering of an empty mailbox.
+// A numbering belongs to a scope, the owner of the store (the tools use
+// the user's name), and within it is found by the keys of its mailbox's
+// messages (a Maildir file's unique name), never by a path: an index maps
+// each key to the numberings that hold it. The name a numbering was last
+// seen under finds it first and is the only way to find the numbering of
+// an empty mailbox. Two stores of one scope that share files (a Maildir
+// and a file copy of it) must not both be numbered: the copy would take
+// the original's numbering. Backups are read without a keeper.
 
 // numbering is the record of one numbering.
 type numbering struct {
@@ -39,8 +42,8 @@ type numbering struct {
 
 // UIDKeeper returns a mailbox.UIDKeeper that keeps its numberings in the
 // journal, under scope: the name of the store's owner (the tools use the
-// user's name), so that an empty mailbox is found again by its name.
-// Numberings are found by the keys of their messages in any scope.
+// user's name). Give one store per scope a keeper: a mailbox is found
+// again by its name or its messages' keys, among the scope's numberings.
 func (j *Journal) UIDKeeper(scope string) mailbox.UIDKeeper { return &uidKeeper{j: j, scope: scope} }
 
 type uidKeeper struct {
@@ -204,7 +207,7 @@ func (j *Journal) findNumbering(ctx context.Context, scope string, req *mailbox.
 		}
 	}
 	usable := func(n *numbering) bool {
-		return n.scheme == req.Scheme && !taken[n.id] && (n.name == req.Name || !others[n.name])
+		return n.scheme == req.Scheme && n.scope == scope && !taken[n.id] && (n.name == req.Name || !others[n.name])
 	}
 	want := map[string]bool{}
 	for _, k := range req.Keys {

@@ -83,19 +83,25 @@ func TestNumberFollowsTheMessages(t *testing.T) {
 	require.Equal(t, na.ID, r.ID)
 	require.Equal(t, na.UIDs, r.UIDs)
 
-	// Another scope (the tree moved to another user name): found by its
-	// messages, all but one of them still there.
-	moved := j.UIDKeeper("alice-moved")
-	m := number(t, moved, "Work", b[1:], "Archive/Old")
+	// Under another name, all but one of its messages still there: found
+	// by its messages.
+	m := number(t, k, "Work2", b[1:], "Archive/Old")
 	require.Equal(t, nb.ID, m.ID)
 	require.Equal(t, nb.UIDs[1:], m.UIDs)
+	m = number(t, k, "Work", b[1:], "Archive/Old")
+	require.Equal(t, nb.ID, m.ID)
+
+	// Another scope (another user's store holding the same files) never
+	// takes this scope's numbering.
+	other := number(t, j.UIDKeeper("bob"), "Work", b, "Archive/Old")
+	require.NotEqual(t, nb.ID, other.ID)
 
 	// A new folder holding some of Work's files while Work still exists:
 	// a numbering of its own, and Work keeps its own.
 	c := number(t, k, "Work-copy", b[:10], "Work", "Archive/Old")
 	require.NotEqual(t, nb.ID, c.ID)
 	require.Equal(t, uids(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), c.UIDs)
-	w := number(t, k, "Work", b, "Work-copy", "Archive/Old")
+	w := number(t, k, "Work", b[1:], "Work-copy", "Archive/Old")
 	require.Equal(t, nb.ID, w.ID)
 
 	// Taken: a numbering another mailbox of the store holds is not given.

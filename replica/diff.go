@@ -52,7 +52,12 @@ type Input struct {
 	// Lost reports whether recovery recorded the message with that EmailID
 	// as lost from side's mailbox: its absence there is a failure, not a
 	// user's expunge, so it is never propagated. May be nil.
-	Lost    func(side Side, id mailbox.EmailID) bool
+	Lost func(side Side, id mailbox.EmailID) bool
+	// Gone reports, in two-way mode after a side's UIDVALIDITY changed
+	// (Header.Renewed), whether side's user expunged the message with
+	// that EmailID since the last agreed state: a message only one side
+	// holds is then an expunge to propagate, not new mail. May be nil.
+	Gone    func(side Side, id mailbox.EmailID) bool
 	Resolve Resolver
 }
 
@@ -128,6 +133,12 @@ type planner struct {
 // from side.
 func (p *planner) lost(side Side, id mailbox.EmailID) bool {
 	return p.in.Lost != nil && !id.IsZero() && p.in.Lost(side, id)
+}
+
+// gone reports whether side's user expunged the message with EmailID id
+// (see Input.Gone).
+func (p *planner) gone(side Side, id mailbox.EmailID) bool {
+	return p.in.Gone != nil && !id.IsZero() && p.in.Gone(side, id)
 }
 
 // keptOnTarget is the op of a message the source lost and the target
@@ -603,6 +614,9 @@ func (p *planner) newOnSource(s *mailbox.Message, merge bool) error {
 			} else if ours {
 				return p.emit(Op{Kind: OpExpunge, Side: Source, UID: s.UID, Msg: *s, Tombstone: true, Reason: "copied from the target, which expunged it since"})
 			}
+			if p.gone(Target, s.EmailID) {
+				return p.emit(Op{Kind: OpExpunge, Side: Source, UID: s.UID, Msg: *s, Tombstone: true, Reason: "expunged on target (both sides had it before a UIDVALIDITY changed)"})
+			}
 		}
 		return p.emit(p.appendOp(Target, 0, Source, s, "new"))
 	}
@@ -704,12 +718,21 @@ func (p *planner) finishUnpaired() error {
 		if err != nil {
 			return err
 		}
+		if p.in.Mode == TwoWay && p.in.Gone != nil {
+			if _, err := p.id(Target, d); err != nil {
+				return err
+			}
+		}
 		switch {
 		case ours || deleted:
 			if _, err := p.id(Target, d); err != nil {
 				return err
 			}
 			if err := p.emit(Op{Kind: OpExpunge, Side: Target, UID: d.UID, Msg: *d, Tombstone: true, Reason: "expunged on the source since it was copied"}); err != nil {
+				return err
+			}
+		case p.in.Mode == TwoWay && p.gone(Source, d.EmailID):
+			if err := p.emit(Op{Kind: OpExpunge, Side: Target, UID: d.UID, Msg: *d, Tombstone: true, Reason: "expunged on source (both sides had it before a UIDVALIDITY changed)"}); err != nil {
 				return err
 			}
 		case p.in.Mode == TwoWay:

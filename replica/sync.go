@@ -109,6 +109,7 @@ func (s *Syncer) storeID(side Side) string {
 // state committed for what was done.
 func (s *Syncer) Sync(ctx context.Context) (*Report, error) {
 	rep := &Report{Mode: s.opt.Mode.String(), DryRun: s.opt.DryRun, Start: s.opt.Now()}
+	defer func(pair string) { s.opt.Pair = pair }(s.opt.Pair)
 	pairs, err := s.syncMailboxes(ctx, rep)
 	if err != nil {
 		rep.finish(s.opt.Now())
@@ -164,6 +165,30 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 	headers, err := s.opt.State.Headers(ctx, s.opt.Pair)
 	if err != nil {
 		return nil, fmt.Errorf("replica: read state of pair %q: %w", s.opt.Pair, err)
+	}
+	if len(headers) == 0 {
+		// No state under this name: the same stores may have synced under
+		// another (moved, remounted, a template rewritten).
+		old, hs, err := s.adopt(ctx, src, dst)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case old == "":
+			rep.State = "no sync state for this pair: first sync"
+			s.opt.Logger.Info(rep.State, "pair", s.opt.Pair)
+		case s.opt.DryRun:
+			rep.State = fmt.Sprintf("would take over the state of pair %q: the same stores, known by their mailbox IDs", old)
+			s.opt.Pair = old // a dry run writes nothing: it reads that state; Sync restores the name
+			headers = hs
+		default:
+			if err := s.opt.State.(PairFinder).RenamePair(ctx, old, s.opt.Pair); err != nil {
+				return nil, fmt.Errorf("replica: take over the state of pair %q: %w", old, err)
+			}
+			rep.State = fmt.Sprintf("took over the state of pair %q: the same stores, known by their mailbox IDs", old)
+			s.opt.Logger.Info("sync state found by the stores' mailbox IDs", "pair", s.opt.Pair, "was", old)
+			headers = hs
+		}
 	}
 	_, srcWritable := s.src.(mailbox.Writer)
 	plan := func() []MailboxOp {
@@ -269,7 +294,7 @@ func (s *Syncer) syncMailboxRetry(ctx context.Context, p mailboxPair, rep *Repor
 	delay := s.opt.RetryDelay
 	for attempt := 0; ; attempt++ {
 		mr := MailboxReport{Source: p.Src.Name, Target: p.Dst.Name}
-		m := &mboxSync{s: s, pair: p, rep: rep, mr: &mr}
+		m := &mboxSync{s: s, pair: p, rep: rep, mr: &mr, changed: -1}
 		err := m.run(ctx)
 		if err == nil || !errors.Is(err, mailbox.ErrTransient) || attempt >= s.opt.Retries || ctx.Err() != nil || s.stopped() {
 			if err != nil {
@@ -311,6 +336,13 @@ type mboxSync struct {
 	// heldBack: mail only on the target stays there, for the source is
 	// read-only (Report.HeldBack).
 	heldBack bool
+	// changed is the side whose UIDVALIDITY changed since the last sync,
+	// or -1.
+	changed Side
+	// renewed: a side's UIDVALIDITY changed in a pair that keeps
+	// different UIDs (Header.Renewed): the plan takes the tombstones of
+	// each side's mailbox as the evidence of the old entries.
+	renewed bool
 	// pending is the state a successful plan left to commit with the
 	// header.
 	pending StateBatch
@@ -384,7 +416,15 @@ func (m *mboxSync) run(ctx context.Context) error {
 	}
 	if hdr != nil && !m.identity && (hdr.SrcValidity != m.src.UIDValidity || hdr.DstValidity != m.dst.UIDValidity) {
 		m.s.opt.Logger.Info("UIDVALIDITY changed: re-pairing by EmailID", "mailbox", m.src.Name)
+		if !o.DryRun && !hdr.Distrust {
+			if err := m.renew(ctx); err != nil {
+				return err
+			}
+		}
+		m.renewed = true
 		hdr = nil
+	} else if hdr != nil && hdr.Renewed && !hdr.Complete {
+		m.renewed = true // a renewal a crash cut short
 	}
 	if hdr == nil && !o.DryRun {
 		// Forget entries that no longer apply, and record the pairing so a
@@ -571,19 +611,21 @@ func (m *mboxSync) realignNeeded(h *Header) (Side, string) {
 		return m.renumbered(m.suspect), "a side went back in time"
 	}
 	if reason := m.validityMismatch(h); reason != "" {
-		if h != nil {
-			// A side whose UIDVALIDITY changed lost its UID history: what
-			// it lacks proves nothing.
+		side := Target
+		if h != nil && !m.distrust {
+			// A side whose UIDVALIDITY changed lost its UIDs, not its
+			// messages: the EmailIDs of the agreed entries still tell a
+			// message it expunged from one it never had (realign), and it
+			// is the side renumbered.
 			switch {
 			case h.SrcValidity != m.src.UIDValidity:
-				m.distrust, m.suspect = true, Source
+				m.suspect, m.changed = Source, Source
+				if h.DstValidity == m.dst.UIDValidity {
+					side = Source // the source's UIDVALIDITY changed: it follows the target
+				}
 			case h.DstValidity != m.dst.UIDValidity:
-				m.distrust, m.suspect = true, Target
+				m.suspect, m.changed = Target, Target
 			}
-		}
-		side := Target
-		if m.distrust && m.suspect == Source && h.DstValidity == m.dst.UIDValidity {
-			side = Source // the source's UIDVALIDITY changed: it follows the target
 		}
 		return m.renumbered(side), reason
 	}
@@ -633,6 +675,7 @@ func (m *mboxSync) header(complete bool) Header {
 		SrcModSeq: m.src.HighestModSeq, DstModSeq: m.dst.HighestModSeq,
 		Subscribed: m.src.Subscribed, Identity: m.identity, Complete: complete,
 		Distrust: m.distrust && !complete, RealignSource: m.distrust && m.suspect == Source,
+		Renewed: m.renewed && !complete,
 	}
 }
 
@@ -719,6 +762,9 @@ func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
 	}
 	if h == nil {
 		in.State, in.StateByDst = emptySeq[Entry](), emptySeq[Entry]()
+	}
+	if m.renewed {
+		in.Gone = func(side Side, id mailbox.EmailID) bool { return m.gone(ctx, side, id) }
 	}
 	if _, ok := m.s.src.(mailbox.Writer); !ok && in.TargetOnly == KeepTargetOnly && o.Mode == Mirror && !m.identity {
 		// Nothing can be copied back: keep target-only mail and say so.
