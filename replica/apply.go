@@ -764,8 +764,8 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 		xByID[msg.EmailID] = append(xByID[msg.EmailID], msg)
 		xCount++
 	}
-	// A side whose UIDVALIDITY changed and that holds less than half of
-	// what the state saw on both sides lost its mail with its UIDs (a
+	// A side whose UIDVALIDITY changed and that lacks most of what the
+	// state saw on both sides (see lossy) lost its mail with its UIDs (a
 	// storage loss, not its user's expunges): what it lacks proves
 	// nothing.
 	agreedN, xHeld := 0, 0
@@ -962,8 +962,8 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 }
 
 // distrustIfLossy distrusts side when its UIDVALIDITY changed since the
-// last sync and it holds less than half of the agreed messages (held of
-// agreed): it lost mail with its UIDs, so nothing it lacks is taken as
+// last sync and it lacks most of the agreed messages (held of agreed; see
+// lossy): it lost mail with its UIDs, so nothing it lacks is taken as
 // expunged.
 func (m *mboxSync) distrustIfLossy(side Side, held, agreed int) {
 	if m.changed != side || !lossy(held, agreed) || (m.distrust && m.suspect == side) {
@@ -975,8 +975,18 @@ func (m *mboxSync) distrustIfLossy(side Side, held, agreed int) {
 }
 
 // lossy reports whether a side that holds held of the agreed messages
-// lost most of them.
-func lossy(held, agreed int) bool { return agreed > 0 && 2*held < agreed }
+// lost most of them, and more than a user deletes by hand between two
+// syncs (lossyAtLeast): a few messages gone are expunges, whatever their
+// share of a small mailbox.
+func lossy(held, agreed int) bool {
+	gone := agreed - held
+	return gone >= lossyAtLeast && 2*gone > agreed
+}
+
+// lossyAtLeast is the number of agreed messages a side whose UIDVALIDITY
+// changed must lack, beyond half of them, for the change to be taken as a
+// storage loss.
+const lossyAtLeast = 8
 
 // copyBack copies a target message to the source with a UID no client of
 // either side has seen, and returns that UID.
