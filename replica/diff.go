@@ -127,6 +127,7 @@ type planner struct {
 	byID     map[mailbox.EmailID][]int
 	byFP     map[mailbox.Fingerprint][]int
 	claimed  map[int]bool
+	fps      [2]map[uid.UID]mailbox.Fingerprint // fingerprints read with EmailIDs
 }
 
 // lost reports whether the message with EmailID id is recorded as lost
@@ -154,12 +155,42 @@ func (p *planner) id(side Side, m *mailbox.Message) (mailbox.EmailID, error) {
 	if p.in.Resolve == nil {
 		return mailbox.EmailID{}, fmt.Errorf("replica: %s uid %d: EmailID unknown and no resolver", side, m.UID)
 	}
-	idn, err := p.in.Resolve(side, *m, false)
+	// A migration compares fingerprints of what EmailIDs do not pair: a
+	// body read for its EmailID gives its fingerprint too, in the same read.
+	fp := p.in.Mode == Migrate
+	idn, err := p.in.Resolve(side, *m, fp)
 	if err != nil {
 		return mailbox.EmailID{}, err
 	}
 	m.EmailID = idn.EmailID
+	if fp {
+		p.keepFingerprint(side, m.UID, idn.Fingerprint)
+	}
 	return m.EmailID, nil
+}
+
+// keepFingerprint remembers a fingerprint read with an EmailID, for
+// fingerprint (bounded: beyond maxPlaced it is read again when needed).
+func (p *planner) keepFingerprint(side Side, u uid.UID, fp mailbox.Fingerprint) {
+	if p.fps[side] == nil {
+		p.fps[side] = map[uid.UID]mailbox.Fingerprint{}
+	}
+	if len(p.fps[side]) < maxPlaced {
+		p.fps[side][u] = fp
+	}
+}
+
+// fingerprint returns the fingerprint of m on side, read once.
+func (p *planner) fingerprint(side Side, m mailbox.Message) (mailbox.Fingerprint, error) {
+	if fp, ok := p.fps[side][m.UID]; ok {
+		return fp, nil
+	}
+	idn, err := p.in.Resolve(side, m, true)
+	if err != nil {
+		return mailbox.Fingerprint{}, err
+	}
+	p.keepFingerprint(side, m.UID, idn.Fingerprint)
+	return idn.Fingerprint, nil
 }
 
 // identityRow plans one UID of a pair that keeps the same UIDs.
@@ -668,18 +699,18 @@ func (p *planner) match(s *mailbox.Message) (int, string, error) {
 			if p.claimed[k] {
 				continue
 			}
-			idn, err := p.in.Resolve(Target, d, true)
+			fp, err := p.fingerprint(Target, d)
 			if err != nil {
 				return -1, "", err
 			}
-			p.byFP[idn.Fingerprint] = append(p.byFP[idn.Fingerprint], k)
+			p.byFP[fp] = append(p.byFP[fp], k)
 		}
 	}
-	idn, err := p.in.Resolve(Source, *s, true)
+	fp, err := p.fingerprint(Source, *s)
 	if err != nil {
 		return -1, "", err
 	}
-	if k := p.claim(p.byFP[idn.Fingerprint]); k >= 0 {
+	if k := p.claim(p.byFP[fp]); k >= 0 {
 		return k, "same header fingerprint", nil
 	}
 	return -1, "", nil

@@ -130,6 +130,15 @@ func (r *Report) addItem(list *[]Item, it Item) {
 	*list = append(*list, it)
 }
 
+// addConflict lists a conflict found outside a mailbox's sync (a mailbox
+// op) and counts it.
+func (r *Report) addConflict(it Item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Conflicts = append(r.Conflicts, it)
+	r.Total.Conflicts++
+}
+
 func (r *Report) addMailboxOp(op MailboxOp) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

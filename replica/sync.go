@@ -219,6 +219,9 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 				if op.heldBack {
 					rep.heldBack(1)
 				}
+				if op.conflict {
+					rep.addConflict(Item{Mailbox: op.Name, Side: op.Side.String(), Reason: op.Reason})
+				}
 				continue
 			}
 			if s.opt.DryRun {
@@ -806,32 +809,33 @@ func (m *mboxSync) resolve(ctx context.Context, side Side, msg mailbox.Message, 
 	if err := m.wait(ctx, 0, msg.Size); err != nil {
 		return idn, err
 	}
-	rd := m.s.reader(side)
-	rc, err := rd.Open(ctx, info.Name, msg.UID)
-	if err != nil {
-		return idn, fmt.Errorf("read %s uid %d for its EmailID: %w", side, msg.UID, err)
+	what := "EmailID"
+	if fp {
+		what = "fingerprint"
 	}
-	h := mailbox.NewHasher()
-	_, err = copyCtx(ctx, h, rc)
+	rc, err := m.s.reader(side).Open(ctx, info.Name, msg.UID)
+	if err != nil {
+		return idn, fmt.Errorf("read %s uid %d for its %s: %w", side, msg.UID, what, err)
+	}
+	// One read gives both: the EmailID, and the fingerprint when asked.
+	id, fpr, err := mailbox.ReadIdentity(ctxReader{ctx, rc})
 	rc.Close()
-	if err != nil {
-		return idn, fmt.Errorf("read %s uid %d for its EmailID: %w", side, msg.UID, err)
+	switch {
+	case err != nil && (!fp || !errors.Is(err, mailbox.ErrInvalidMessage) || id.IsZero()):
+		return idn, fmt.Errorf("read %s uid %d for its %s: %w", side, msg.UID, what, err)
+	case err != nil:
+		fpr = mailbox.Fingerprint(id) // no usable header: the EmailID alone identifies it
 	}
-	idn.EmailID = h.Sum()
+	if !idn.EmailID.IsZero() && idn.EmailID != id {
+		return idn, fmt.Errorf("read %s uid %d: %w: EmailID %s, listed as %s", side, msg.UID, mailbox.ErrEmailIDMismatch, id.Short(), idn.EmailID.Short())
+	}
+	idn.EmailID = id
+	if fp {
+		idn.Fingerprint = fpr
+	}
 	if o.Cache != nil && msg.EmailID.IsZero() {
 		if err := o.Cache.PutEmailID(m.s.storeID(side), info.ID, info.UIDValidity, msg.UID, idn.EmailID); err != nil {
 			o.Logger.Warn("cache EmailID", "err", err)
-		}
-	}
-	if fp {
-		rc, err := rd.Open(ctx, info.Name, msg.UID)
-		if err != nil {
-			return idn, fmt.Errorf("read %s uid %d for its fingerprint: %w", side, msg.UID, err)
-		}
-		defer rc.Close()
-		if idn.Fingerprint, err = mailbox.ReadFingerprint(rc, h.NormalizedSize()); err != nil {
-			// No usable header: the EmailID alone identifies it.
-			idn.Fingerprint = mailbox.Fingerprint(idn.EmailID)
 		}
 	}
 	return idn, nil
@@ -897,6 +901,19 @@ func (m *mboxSync) subscriptions(ctx context.Context, h *Header) error {
 		m.dst.Subscribed = want
 	}
 	return nil
+}
+
+// ctxReader is a reader that fails once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // copyCtx copies src to dst, checking ctx between chunks.

@@ -145,7 +145,12 @@ func (s *Store) build(ctx context.Context, f *folder) (*index, error) {
 			// rewritten with other contents is another message. A
 			// Maildir name counts without its flags, which a rename
 			// changes.
+			// Below the mailbox's own directory, so that a folder renamed
+			// keeps its messages' keys.
 			rel := e.c.rel
+			if f.rel != "" {
+				rel = strings.TrimPrefix(rel, f.rel+"/")
+			}
 			if e.c.mdName.hasInfo {
 				if i := strings.LastIndexByte(rel, ':'); i > strings.LastIndexByte(rel, '/') {
 					rel = rel[:i]

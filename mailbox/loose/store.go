@@ -92,6 +92,7 @@ var (
 // new/ when it is a Maildir), or of the whole tree.
 type folder struct {
 	name  string
+	rel   string                // its directory below the root ("" for the root's, and with Flat)
 	files []candidate           // sorted: UID order, before files are skipped
 	lock  chan struct{}         // held while the files are examined
 	idx   atomic.Pointer[index] // nil until the first call that needs it
@@ -225,6 +226,7 @@ func (s *Store) walk(dir, rel string, f *folder) error {
 					continue
 				}
 				child = s.addFolder(mb)
+				child.rel = r
 			}
 			if err := s.walk(p, r, child); err != nil {
 				return err
