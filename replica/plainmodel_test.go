@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -102,6 +103,7 @@ type plainModel struct {
 	n       int
 	renames int
 	added   int // messages delivered to the source since the last sync
+	logMu   sync.Mutex
 	log     []string
 	lastUID map[mailbox.EmailID]string // unique EmailID → "mailboxID/validity/uid" at the last sync
 	synced  map[*pmsg]bool             // the messages the last sync saw
@@ -123,7 +125,10 @@ func newPlainModel(t *testing.T, kind string, mode Mode, mapUIDs bool, seed uint
 	return m
 }
 
+// logf records a step; OnOp calls it from mailboxes synced at once.
 func (m *plainModel) logf(format string, args ...any) {
+	m.logMu.Lock()
+	defer m.logMu.Unlock()
 	m.log = append(m.log, fmt.Sprintf(format, args...))
 }
 
