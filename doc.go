@@ -100,6 +100,15 @@
 // caches. When a side can no longer match, the engine realigns it by
 // EmailID, renumbering in place without copying bodies again.
 //
+// A sync's state follows the stores, not the paths or host names they are
+// reached by: mailboxes are known by the IDs the stores carry (Dovecot's
+// mailbox GUIDs), and a pair whose name finds no state (trees moved to new
+// storage, a template rewritten) finds it by those IDs. A store that keeps
+// no UID list (a Maildir that Postfix or procmail wrote, an mbox, loose
+// files) is numbered through a mailbox.UIDKeeper that the journal
+// implements, by its messages' names, so that it keeps its UIDs from run
+// to run and wherever it is mounted, without anything written into it.
+//
 // # Modes
 //
 //   - mirror ([github.com/mailrepl/mailrepl/replica.Mirror]): the target
@@ -132,12 +141,16 @@
 //
 //   - A side whose UIDNEXT went back under the same UIDVALIDITY (restored
 //     from an old copy, or its index damaged), or whose UIDVALIDITY
-//     changed, is distrusted: until a sync of the mailbox completes,
-//     nothing that side lacks is taken as expunged, and the mailboxes are
-//     re-paired by EmailID. A mailbox missing from one side is deleted on
-//     the other only when its deletion by a user is on record (unless the
-//     caller sets Options.TrustMissingMailboxes); otherwise it is
-//     recreated.
+//     changed while it lost most of the mail both sides had, is
+//     distrusted: until a sync of the mailbox completes, nothing that
+//     side lacks is taken as expunged, and the mailboxes are re-paired by
+//     EmailID. A UIDVALIDITY that changed with the mail still there (a
+//     UID list lost and rebuilt) costs the UIDs only: the EmailIDs of the
+//     last agreed state still tell a message a side expunged from one it
+//     never had. A mailbox missing from one side is deleted on the other
+//     only when its deletion by a user is on record (unless the caller
+//     sets Options.TrustMissingMailboxes); otherwise a two-way sync
+//     recreates it, and a mirror keeps it on the target and reports it.
 //   - A message recovery recorded as lost is not expunged from the
 //     replica: a mirror keeps the replica's copy, to restore from.
 //   - Tombstones are written only for expunges taken as a user's: those

@@ -27,6 +27,13 @@ const (
 	recLost      byte = 0x31
 	recEmailID   byte = 0x40
 	recRecord    byte = 0x50 // length-prefixed bytes
+	recPairIndex byte = 0x23 // empty (v2)
+	// Numberings (v2).
+	recNumbering   byte = 0x60
+	recNumbered    byte = 0x61 // uvarint UID
+	recNumberIndex byte = 0x62 // empty
+	recNumberName  byte = 0x63 // string numbering ID
+	recValidity    byte = 0x64 // uvarint UIDVALIDITY
 )
 
 // enc builds values.
@@ -366,6 +373,20 @@ func describeKey(k []byte) string {
 	case tRecord:
 		ns := r.str()
 		s = fmt.Sprintf("namespace %q key %q", ns, r.str())
+	case tPairIndex:
+		mbox := r.str()
+		s = fmt.Sprintf("mailbox %q pair %q", mbox, r.str())
+	case tNumbering:
+		s = fmt.Sprintf("numbering %q", r.str())
+	case tNumbered:
+		id := r.str()
+		s = fmt.Sprintf("numbering %q key %q", id, r.str())
+	case tNumberIndex:
+		scheme, key := r.str(), r.str()
+		s = fmt.Sprintf("scheme %q key %q numbering %q", scheme, key, r.str())
+	case tNumberName:
+		scope, scheme := r.str(), r.str()
+		s = fmt.Sprintf("scope %q scheme %q mailbox %q", scope, scheme, r.str())
 	default:
 		r.err = errKey
 	}

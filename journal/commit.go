@@ -154,6 +154,9 @@ func (b *Batch) PutHeader(pair string, h Header) {
 		if h.Updated.IsZero() {
 			h.Updated = g.now
 		}
+		if err := g.set(pairIndexKey(h.Src.MailboxID, pair), newValue(recPairIndex)); err != nil {
+			return err
+		}
 		return g.set(headerKey(pair, h.Src.MailboxID), encodeHeader(&h))
 	})
 }
@@ -184,6 +187,9 @@ func (b *Batch) DeleteEntry(pair string, mbox mailbox.ID, src uid.UID) {
 // operator asks to start a mailbox afresh.
 func (b *Batch) DeleteMailboxState(pair string, mbox mailbox.ID) {
 	b.add("delete mailbox state", stateDesc(pair, mbox), checkPair(pair, mbox), func(g *group) error {
+		if err := g.del(pairIndexKey(mbox, pair)); err != nil {
+			return err
+		}
 		return g.deleteRanges(mailboxStateRanges(pair, mbox))
 	})
 }

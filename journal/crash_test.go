@@ -426,15 +426,20 @@ func crashCycle(dir string, run int, rng *rand.Rand, h *history) (int, error) {
 	if rng.IntN(4) == 0 {
 		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
 	} else {
-		select {
-		case l, ok := <-lines:
-			if ok {
-				acks = append(acks, l)
-			} else {
-				exited = true
+		// Wait for the journal to open and the first change to be
+		// acknowledged (on a loaded machine that can take longer than the
+		// random pause below), then kill it while it writes.
+		for len(acks) < 2 && !exited {
+			select {
+			case l, ok := <-lines:
+				if ok {
+					acks = append(acks, l)
+				} else {
+					exited = true
+				}
+			case <-time.After(10 * time.Second):
+				return 0, errors.New("child did not open the journal and commit in 10s")
 			}
-		case <-time.After(10 * time.Second):
-			return 0, errors.New("child did not open the journal in 10s")
 		}
 		time.Sleep(time.Duration(rng.IntN(30_000)) * time.Microsecond)
 	}

@@ -92,7 +92,7 @@
 // a file is logged to Options.Logger and returned as ErrCorrupt; pebble's
 // default of exiting the process is turned off.
 //
-// # Layout, format version 1
+// # Layout, format version 2
 //
 // Keys start with a one-byte table number; numbers are big-endian so that
 // keys sort numerically; strings are escaped (0x00 → 0x00 0xFF) and end
@@ -114,11 +114,17 @@
 //	11 pair srcID srcUID:4                                 21 entry            entries by source UID
 //	12 pair srcID dstUID:4                                 21 entry            the same, by target UID
 //	13 pair srcID EmailID:32 dir:1 fromUID:4               22 intent           intents (dir 'T' or 'S')
+//	14 srcID pair                                          23                  pair index (v2)
 //	20 user mboxID EmailID:32 uid:4                        30 tombstone        tombstones by mailbox
 //	21 user EmailID:32 mboxID uid:4                        30 tombstone        the same, by EmailID
 //	22 user mboxID EmailID:32 uid:4                        31 lost             lost records
 //	30 store mboxID uidvalidity:4 uid:4                    40 EmailID:32       EmailID cache
 //	40 namespace key                                       50 record           programs' records
+//	50 numberingID                                         60 numbering        numberings (v2)
+//	51 numberingID key                                     61 uid              their messages' UIDs
+//	52 scheme key numberingID                              62                  the numberings of a key
+//	53 scope scheme name                                   63 numberingID      a mailbox's numbering by name
+//	00 'V'                                                 64 uidvalidity      the last UIDVALIDITY a numbering took
 //
 //	mbox  = 'i' mailboxID | 'n' mailboxName    (by name only when events give no ID)
 //	event = kind:1 user mailboxID mailbox oldName uidvalidity uidset
@@ -131,6 +137,7 @@
 //	tombstone = mailbox time
 //	lost = mailbox flags internalDate size reason time
 //	record = n byte×n                               (the program's value, uninterpreted)
+//	numbering = scheme scope name uidvalidity uidnext updated
 //
 // The dirty index holds, per mailbox, the last event that changed it, in
 // two orders: by mailbox (read when an event is appended, to move the
@@ -143,10 +150,22 @@
 // [FormatVersion] is stored under the reserved key 00 'F'. Open refuses a
 // newer version (ErrFormatTooNew) and upgrades an older one step by step,
 // each step committed with its new version number, so an upgrade cut short
-// resumes where it stopped. Version 1 is the first; the upgrade machinery
-// is exercised with synthetic versions in the tests. A record whose
-// encoding changes gets a new record-type byte, and the old decoder stays:
-// testdata/format/v1 holds golden encodings of every record that must
-// decode forever (TestGoldenFormat; regenerate with -update only when the
-// format deliberately changes).
+// resumes where it stopped. Version 2 added the pair index and the
+// numberings; upgrading a version 1 journal builds the index from its
+// headers (TestUpgradeFrom1BuildsPairIndex), and the machinery itself is
+// exercised with synthetic versions in the tests. A record whose encoding
+// changes gets a new record-type byte, and the old decoder stays:
+// testdata/format/vN holds golden encodings of every record of version N,
+// and every one of them must decode forever (TestGoldenFormat; regenerate
+// the current version's with -update only when the format deliberately
+// changes).
+//
+// # Numberings
+//
+// A store that keeps no UID list and must not be written to (a read-only
+// Maildir without dovecot-uidlist, an mbox, loose files) numbers its
+// messages through [Journal.UIDKeeper], which implements
+// mailbox.UIDKeeper: a message keeps its UID while it stays, and a
+// mailbox is found again by its messages' keys (a Maildir file's unique
+// name), not by where the store is mounted. See [Journal.Number].
 package journal

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/mailrepl/mailrepl/mailbox"
 )
 
 // FormatVersion is the version of the key and value layout this build
@@ -14,7 +15,11 @@ import (
 //
 //	0  never written; a journal without a version key is empty or damaged
 //	1  the first layout
-const FormatVersion = 1
+//	2  adds the pair index (the pairs each source mailbox is in, so that a
+//	   sync finds its state by the stores' mailbox IDs when its pair's
+//	   name changed) and numberings (the UIDs kept for stores without a
+//	   UID list of their own); upgrading from 1 builds the pair index
+const FormatVersion = 2
 
 // oldestFormat is the oldest version this build still upgrades. Versions
 // below it are retired: a build that can read them must upgrade them first.
@@ -36,9 +41,37 @@ type formatSpec struct {
 	steps   map[uint64]upgradeStep // steps[v] upgrades v to v+1
 }
 
-// upgrades holds the real upgrade steps. There are none yet: version 1 is
-// the first.
-var upgrades = map[uint64]upgradeStep{}
+// upgrades holds the real upgrade steps.
+var upgrades = map[uint64]upgradeStep{1: upgradeTo2}
+
+// upgradeTo2 builds the pair index from the headers of version 1. The
+// numbering tables start empty.
+func upgradeTo2(b *pebble.Batch) error {
+	it, err := b.NewIter(&pebble.IterOptions{LowerBound: []byte{tHeader}, UpperBound: []byte{tHeader + 1}})
+	if err != nil {
+		return err
+	}
+	var idx [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		r := readKey(it.Key(), tHeader)
+		pair := r.str()
+		mbox := mailbox.ID(r.str())
+		if err := r.done(); err != nil {
+			_ = it.Close()
+			return badRecord(tHeader, it.Key(), err)
+		}
+		idx = append(idx, pairIndexKey(mbox, pair))
+	}
+	if err := firstErr(it.Error(), it.Close()); err != nil {
+		return err
+	}
+	for _, k := range idx {
+		if err := b.Set(k, newValue(recPairIndex), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 var currentFormat = formatSpec{current: FormatVersion, oldest: oldestFormat, steps: upgrades}
 

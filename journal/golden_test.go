@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/format/v1 and the fuzz seed corpus from the encoders: only when the format deliberately changes")
+var update = flag.Bool("update", false, "rewrite testdata/format/v<current> and the fuzz seed corpus from the encoders: only when the format deliberately changes")
 
 // goldenRecord is one record of a golden file.
 type goldenRecord struct {
@@ -27,9 +27,10 @@ type goldenRecord struct {
 	decoded  string
 }
 
-// goldenCases are the records of format version 1, by file. They must
-// decode, byte for byte, forever: a later version that changes a record
-// gives it a new type byte and keeps decoding these.
+// goldenCases are the records of the current format version, by file.
+// The golden files of every version must decode, byte for byte, forever: a
+// later version that changes a record gives it a new type byte and keeps
+// decoding the old ones.
 func goldenCases() map[string][]goldenRecord {
 	when := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	id1, id2 := mailbox.EmailIDOf([]byte("Subject: one\r\n\r\nbody\r\n")), mailbox.EmailIDOf([]byte("Subject: two\r\n\r\nbody\r\n"))
@@ -59,10 +60,12 @@ func goldenCases() map[string][]goldenRecord {
 	lostUnsure := lost
 	lostUnsure.UID, lostUnsure.Unsure, lostUnsure.Reason = 58, true, "no body; no record of an expunge"
 	cache := CachedEmailID{Store: "/var/mail/bob", MailboxID: "m1", UIDValidity: 3, UID: 9, EmailID: id2}
+	num := numbering{id: "5f0c2a9e4b7d11ef8a1b0242ac120002", scheme: "maildir", scope: "alice", name: "Archive/2023",
+		validity: 1733500000, next: 20021, updated: when}
 
 	return map[string][]goldenRecord{
 		"meta.txt": {
-			{name: "format version", key: keyFormat, val: encodeFormat(1)},
+			{name: "format version", key: keyFormat, val: encodeFormat(FormatVersion)},
 			{name: "truncation point", key: keyTruncated, val: encodeSeq(recTruncated, 12345)},
 		},
 		"event.txt": {
@@ -87,6 +90,14 @@ func goldenCases() map[string][]goldenRecord {
 			{name: "intent to the source, no UIDs", key: intentKey("p", inRev), val: encodeIntent(&inRev)},
 			{name: "header, subscribed, with marks", key: headerKey("p", hMarks.Src.MailboxID), val: encodeHeader(&hMarks)},
 			{name: "move intent with the other side's copy", key: intentKey("p", inMove), val: encodeIntent(&inMove)},
+			{name: "pair index", key: pairIndexKey(h.Src.MailboxID, "alice@a→alice@b"), val: newValue(recPairIndex)},
+		},
+		"numbering.txt": {
+			{name: "numbering", key: numberingKey(num.id), val: encodeNumbering(&num)},
+			{name: "numbered message", key: numberedKey(num.id, "1733400000.M1P2Q3.host,S=4242,W=4300"), val: newValue(recNumbered).uvarint(4294967294)},
+			{name: "numbering index", key: numberIndexKey("maildir", "1733400000.M1P2Q3.host,S=4242,W=4300", num.id), val: newValue(recNumberIndex)},
+			{name: "numbering name, NUL in the scope", key: numberNameKey("a\x00b", "mbox", "INBOX"), val: newValue(recNumberName).str(string(num.id))},
+			{name: "last UIDVALIDITY given", key: keyValidity, val: newValue(recValidity).uvarint(1733500000)},
 		},
 		"records.txt": {
 			{name: "tombstone", key: tombstoneKey(ts), val: encodeTombstone(&ts)},
@@ -126,6 +137,10 @@ func decodeRecord(k, v []byte) (string, error) {
 		case bytes.Equal(k, keyTruncated):
 			s, err := decodeSeq(tMeta, k, v, recTruncated)
 			return fmt.Sprintf("truncated through %d", s), err
+		case bytes.Equal(k, keyValidity):
+			d := newDec(v, recValidity)
+			n := d.uvarint()
+			return fmt.Sprintf("last UIDVALIDITY %d", n), d.end()
 		}
 		return "", fmt.Errorf("unknown meta key %x", k)
 	case tEvent:
@@ -167,11 +182,31 @@ func decodeRecord(k, v []byte) (string, error) {
 	case tRecord:
 		r, err := decodeRecordValue(k, v)
 		return fmt.Sprintf("namespace=%q key=%q value=%q", r.Namespace, r.Key, r.Value), err
+	case tPairIndex:
+		pair, err := decodePairIndex(k, v)
+		return fmt.Sprintf("%s → pair %q", describeKey(k), pair), err
+	case tNumbering:
+		n, err := decodeNumbering(k, v)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("id=%q scheme=%q scope=%q name=%q uidvalidity=%d uidnext=%d updated=%s", n.id, n.scheme, n.scope, n.name, n.validity, n.next, tm(n.updated)), nil
+	case tNumbered:
+		key, u, err := decodeNumbered(k, v)
+		return fmt.Sprintf("%s key=%q uid=%d", describeKey(k), key, u), err
+	case tNumberIndex:
+		scheme, key, id, err := decodeNumberIndex(k, v)
+		return fmt.Sprintf("scheme=%q key=%q numbering=%q", scheme, key, id), err
+	case tNumberName:
+		id, err := decodeNumberName(k, v)
+		return fmt.Sprintf("%s → numbering %q", describeKey(k), id), err
 	}
 	return "", fmt.Errorf("unknown table 0x%02x", k[0])
 }
 
-const goldenDir = "testdata/format/v1"
+// goldenDir holds the golden files of the current format version; those
+// of every earlier version stay beside it and must decode forever.
+var goldenDir = fmt.Sprintf("testdata/format/v%d", FormatVersion)
 
 func writeGolden(t *testing.T, file string, recs []goldenRecord) {
 	var b strings.Builder
@@ -225,10 +260,10 @@ func readGolden(t *testing.T, path string) []goldenRecord {
 	return recs
 }
 
-// TestGoldenFormat decodes every golden record of format version 1 and
-// compares it with what it decoded to when it was written. Since version 1
-// is the version this build writes, it also checks that the encoders still
-// write those bytes.
+// TestGoldenFormat decodes every golden record of every format version
+// and compares it with what it decoded to when it was written. For the
+// version this build writes, it also checks that the encoders still write
+// those bytes.
 func TestGoldenFormat(t *testing.T) {
 	cases := goldenCases()
 	if *update {
@@ -242,9 +277,11 @@ func TestGoldenFormat(t *testing.T) {
 		}
 		writeFuzzSeeds(t, cases)
 	}
-	files, err := filepath.Glob(filepath.Join(goldenDir, "*.txt"))
+	current, err := filepath.Glob(filepath.Join(goldenDir, "*.txt"))
 	require.NoError(t, err)
-	require.Len(t, files, len(cases), "golden files")
+	require.Len(t, current, len(cases), "golden files of %s", goldenDir)
+	files, err := filepath.Glob("testdata/format/v*/*.txt")
+	require.NoError(t, err)
 	seen := 0
 	for _, path := range files {
 		for _, r := range readGolden(t, path) {
@@ -253,7 +290,7 @@ func TestGoldenFormat(t *testing.T) {
 			require.Equal(t, r.decoded, got, "%s: %s", path, r.name)
 			seen++
 		}
-		if FormatVersion == 1 {
+		if filepath.Dir(path) == goldenDir {
 			want := cases[filepath.Base(path)]
 			got := readGolden(t, path)
 			require.Equal(t, len(want), len(got), path)
@@ -279,6 +316,7 @@ var fuzzTargets = map[string][]byte{
 	"FuzzDecodeLost":        {tLost},
 	"FuzzDecodeEmailID":     {tEmailID},
 	"FuzzDecodeRecordValue": {tRecord},
+	"FuzzDecodeNumbering":   {tNumbering, tNumbered, tNumberIndex, tNumberName, tPairIndex},
 	"FuzzDecodeSeq":         {tMeta, tCursor},
 	"FuzzDecodeRecord":      nil, // every table
 }

@@ -167,6 +167,10 @@ type Journal struct {
 		notify chan struct{} // closed when events are committed, and by Close
 		snaps  map[*pebble.Snapshot]struct{}
 	}
+	// numMu serializes the numberings' reads and writes (Number,
+	// ForgetNumbering): each reads what it then changes.
+	numMu sync.Mutex
+
 	wake chan struct{} // tells the committer there is work
 	stop chan struct{} // closed by Close
 	done chan struct{} // closed when the committer has exited

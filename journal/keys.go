@@ -21,17 +21,23 @@ const (
 	tEntry       byte = 0x11 // pair, source mailbox ID, source UID → entry
 	tEntryByDst  byte = 0x12 // pair, source mailbox ID, target UID → entry
 	tIntent      byte = 0x13 // pair, source mailbox ID, EmailID, direction, UID → intent
+	tPairIndex   byte = 0x14 // source mailbox ID, pair → (nothing): the pairs a mailbox is in (v2)
 	tTombstone   byte = 0x20 // user, mailbox ID, EmailID, UID → tombstone
 	tTombByEmail byte = 0x21 // user, EmailID, mailbox ID, UID → tombstone
 	tLost        byte = 0x22 // user, mailbox ID, EmailID, UID → lost record
 	tEmailID     byte = 0x30 // store, mailbox ID, UIDVALIDITY, UID → EmailID
 	tRecord      byte = 0x40 // namespace, key → a program's record
+	tNumbering   byte = 0x50 // numbering ID → numbering (v2)
+	tNumbered    byte = 0x51 // numbering ID, message key → UID (v2)
+	tNumberIndex byte = 0x52 // scheme, message key, numbering ID → (nothing) (v2)
+	tNumberName  byte = 0x53 // scope, scheme, mailbox name → numbering ID (v2)
 )
 
 // The reserved keys of tMeta.
 var (
 	keyFormat    = []byte{tMeta, 'F'}
 	keyTruncated = []byte{tMeta, 'T'}
+	keyValidity  = []byte{tMeta, 'V'} // the last UIDVALIDITY a numbering took (v2)
 )
 
 // tableName names a table in error messages.
@@ -61,6 +67,16 @@ func tableName(t byte) string {
 		return "EmailID cache"
 	case tRecord:
 		return "record"
+	case tPairIndex:
+		return "pair index"
+	case tNumbering:
+		return "numbering"
+	case tNumbered:
+		return "numbered message"
+	case tNumberIndex:
+		return "numbering index"
+	case tNumberName:
+		return "numbering name"
 	}
 	return fmt.Sprintf("table 0x%02x", t)
 }
@@ -290,6 +306,10 @@ func tombByEmailKey(t Tombstone) []byte {
 
 func lostKey(l Lost) []byte {
 	return newKey(tLost).str(l.User).str(string(l.MailboxID)).id(l.EmailID).u32(uint32(l.UID))
+}
+
+func pairIndexKey(mbox mailbox.ID, pair string) []byte {
+	return newKey(tPairIndex).str(string(mbox)).str(pair)
 }
 
 func recordKey(ns, key string) []byte { return newKey(tRecord).str(ns).str(key) }

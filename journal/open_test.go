@@ -3,6 +3,7 @@ package journal
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,18 +86,19 @@ func specWith(current, oldest uint64, steps map[uint64]upgradeStep) formatSpec {
 
 func TestFormatTooNew(t *testing.T) {
 	fs := vfs.NewMem()
-	j, err := open("db", fs, nil, specWith(3, 1, nil))
+	newer := uint64(FormatVersion + 1)
+	j, err := open("db", fs, nil, specWith(newer, 1, nil))
 	require.NoError(t, err)
 	require.NoError(t, j.Close())
 
 	_, err = open("db", fs, nil, currentFormat)
 	require.ErrorIs(t, err, ErrFormatTooNew)
 	require.Contains(t, err.Error(), "db")
-	require.Contains(t, err.Error(), "found version 3")
-	require.Contains(t, err.Error(), "reads versions 1 to 1")
+	require.Contains(t, err.Error(), fmt.Sprintf("found version %d", newer))
+	require.Contains(t, err.Error(), fmt.Sprintf("reads versions 1 to %d", FormatVersion))
 
 	// It changed nothing: the newer build still opens it.
-	j, err = open("db", fs, nil, specWith(3, 1, nil))
+	j, err = open("db", fs, nil, specWith(newer, 1, nil))
 	require.NoError(t, err)
 	require.NoError(t, j.Close())
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/uid"
 )
@@ -142,8 +143,113 @@ func (j *Journal) Reset(ctx context.Context, pair string) error {
 func (j *Journal) ResetAll(ctx context.Context) error {
 	b := j.NewBatch()
 	b.add("reset all", "", nil, func(g *group) error {
-		return g.deleteRanges([]keyRange{{[]byte{tHeader}, []byte{tIntent + 1}}})
+		return g.deleteRanges([]keyRange{{[]byte{tHeader}, []byte{tPairIndex + 1}}})
 	})
 	_, err := b.Commit(ctx)
 	return err
+}
+
+// PairsOf yields the names of the pairs that have a header for the source
+// mailbox with ID mbox, in order: how a sync finds its state when the
+// name of its pair changed (a store moved, a template rewritten) but the
+// stores, known by their mailbox IDs, are the same.
+func (j *Journal) PairsOf(ctx context.Context, mbox mailbox.ID) iter.Seq2[string, error] {
+	p := newKey(tPairIndex).str(string(mbox))
+	what := fmt.Sprintf("mailbox %q", mbox)
+	return func(yield func(string, error) bool) {
+		for pair, err := range scan(j, ctx, "pairs of", what, p, prefixEnd(p), decodePairIndex) {
+			if err != nil {
+				yield("", err)
+				return
+			}
+			// The index may outlive a pair's Reset: the header decides.
+			if _, found, err := j.Header(pair, mbox); err != nil {
+				yield("", err)
+				return
+			} else if !found {
+				continue
+			}
+			if !yield(pair, nil) {
+				return
+			}
+		}
+	}
+}
+
+func decodePairIndex(k, v []byte) (string, error) {
+	r := readKey(k, tPairIndex)
+	r.skipStr()
+	pair := r.str()
+	if err := r.done(); err != nil {
+		return "", badRecord(tPairIndex, k, err)
+	}
+	d := newDec(v, recPairIndex)
+	if err := d.end(); err != nil {
+		return "", badRecord(tPairIndex, k, err)
+	}
+	return pair, nil
+}
+
+// RenamePair moves the whole state of pair from (headers, entries,
+// intents) to pair to, in one durable write. It fails with ErrInvalid when
+// to has state already. Moving a pair with no state does nothing.
+func (j *Journal) RenamePair(ctx context.Context, from, to string) error {
+	const op = "rename pair"
+	what := fmt.Sprintf("pair %q to %q", from, to)
+	if from == "" || to == "" || from == to {
+		return &Error{Op: op, Dir: j.dir, Key: what, Err: invalid("pair names must differ and not be empty")}
+	}
+	b := j.NewBatch()
+	b.add(op, what, nil, func(g *group) error {
+		for _, t := range []byte{tHeader, tEntry, tEntryByDst, tIntent} {
+			if taken, err := dbHasPrefix(j.db, newKey(t).str(to)); err != nil {
+				return err
+			} else if taken {
+				return g.invalid(invalid("pair %q has state already", to))
+			}
+		}
+		for _, t := range []byte{tHeader, tEntry, tEntryByDst, tIntent} {
+			p := newKey(t).str(from)
+			it, err := j.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+			if err != nil {
+				return err
+			}
+			for ok := it.First(); ok; ok = it.Next() {
+				rest := it.Key()[len(p):]
+				v, err := it.ValueAndErr()
+				if err == nil && t == tHeader {
+					var h Header
+					if _, h, err = decodeHeader(it.Key(), v); err == nil {
+						if err = g.del(pairIndexKey(h.Src.MailboxID, from)); err == nil {
+							err = g.set(pairIndexKey(h.Src.MailboxID, to), newValue(recPairIndex))
+						}
+					}
+				}
+				if err == nil {
+					nk := append(newKey(t).str(to), rest...)
+					err = g.set(nk, append([]byte(nil), v...))
+				}
+				if err != nil {
+					_ = it.Close()
+					return err
+				}
+			}
+			if err := it.Close(); err != nil {
+				return err
+			}
+		}
+		return g.deleteRanges(pairStateRanges(from))
+	})
+	_, err := b.Commit(ctx)
+	return err
+}
+
+// dbHasPrefix reports whether the database holds a key starting with p.
+func dbHasPrefix(db *pebble.DB, p []byte) (bool, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	return found, firstErr(it.Error(), it.Close())
 }

@@ -764,6 +764,16 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 		xByID[msg.EmailID] = append(xByID[msg.EmailID], msg)
 		xCount++
 	}
+	// A side whose UIDVALIDITY changed and that lacks most of what the
+	// state saw on both sides (see lossy) lost its mail with its UIDs (a
+	// storage loss, not its user's expunges): what it lacks proves
+	// nothing.
+	agreedN, xHeld := 0, 0
+	for id, es := range agreed {
+		agreedN += len(es)
+		xHeld += min(len(es), len(xByID[id]))
+	}
+	m.distrustIfLossy(x, xHeld, agreedN)
 	var mp uid.Map
 	// A pristine x (no message, UIDNEXT 1) takes y's messages afterwards
 	// by plain in-place appends (streamed and batched); any other x gets
@@ -777,6 +787,7 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 		}
 		a := newApplier(ctx, m)
 		var missing []Op
+		yHeld := 0
 		flushMissing := func() error {
 			for _, op := range missing {
 				got, _, _, err := a.copyOne(ctx, w, nil, op)
@@ -809,6 +820,9 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 			}
 			msg.EmailID = idn.EmailID
 			base := takeAgreed(msg.EmailID)
+			if base != nil {
+				yHeld++
+			}
 			if xs := xByID[msg.EmailID]; len(xs) > 0 {
 				xByID[msg.EmailID] = xs[1:]
 				if err := mp.Add(xs[0].UID, msg.UID); err != nil {
@@ -819,9 +833,16 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 				}
 				continue
 			}
-			// x lacks it. That x's user expunged it cannot be told from a
-			// loss: a realigned side's history is not trusted, so the
-			// message is copied back into it. Nothing is expunged for it.
+			// x lacks it. In two-way mode, when the state saw it on both
+			// sides and x's history is trusted (its UIDVALIDITY changed,
+			// its messages did not go back in time), x's user expunged it:
+			// the entry stays, and the plan expunges it from y. Otherwise
+			// (a mirror's target, or a side that went back in time) it is
+			// copied into x.
+			if o.Mode == TwoWay && base != nil && trusted(x) && !m.lost(ctx, x, msg.EmailID) {
+				entries = append(entries, Entry{Src: msg.UID, Dst: msg.UID, EmailID: msg.EmailID, Flags: base.Flags})
+				continue
+			}
 			missing = append(missing, Op{Kind: OpAppend, Side: x, From: y, FromUID: msg.UID, Msg: msg, Reason: "missing: copied while realigning"})
 			if len(missing) >= o.BatchMessages {
 				if err := flushMissing(); err != nil {
@@ -832,17 +853,9 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 		if err := flushMissing(); err != nil {
 			return err
 		}
+		m.distrustIfLossy(y, yHeld, agreedN)
 	}
 	// What only x holds.
-	old := map[uid.UID]mailbox.EmailID{} // target UID → EmailID agreed before
-	if x == Target && xCount > 0 && trusted(Source) {
-		for e, err := range o.State.EntriesByDst(ctx, o.Pair, m.src.ID) {
-			if err != nil {
-				return err
-			}
-			old[e.Dst] = e.EmailID
-		}
-	}
 	var (
 		next     = max(m.src.UIDNext, m.dst.UIDNext)
 		dropped  int
@@ -868,8 +881,12 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 					entries = append(entries, Entry{Src: next, Dst: next, EmailID: msg.EmailID, Flags: base.Flags})
 				}
 				next++
-			case old[msg.UID] == msg.EmailID || intents.isIntended(Target, &msg) || m.tombstoned(ctx, msg.EmailID):
-				dropped++ // the source expunged it since it was copied
+			case (trusted(Source) && takeAgreed(msg.EmailID) != nil && !m.lost(ctx, Source, msg.EmailID)) ||
+				intents.isIntended(Target, &msg) || m.tombstoned(ctx, msg.EmailID):
+				// The state saw it on both sides (by EmailID: its UIDs may
+				// have changed with a UIDVALIDITY), or the engine copied it
+				// there: the source expunged it since.
+				dropped++
 				tombs = append(tombs, Tombstone{MailboxID: m.src.ID, Mailbox: m.src.Name, EmailID: msg.EmailID, UID: msg.UID, Time: o.Now()})
 			case o.TargetOnly == DeleteTargetOnly:
 				dropped++
@@ -943,6 +960,33 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 	}
 	return nil
 }
+
+// distrustIfLossy distrusts side when its UIDVALIDITY changed since the
+// last sync and it lacks most of the agreed messages (held of agreed; see
+// lossy): it lost mail with its UIDs, so nothing it lacks is taken as
+// expunged.
+func (m *mboxSync) distrustIfLossy(side Side, held, agreed int) {
+	if m.changed != side || !lossy(held, agreed) || (m.distrust && m.suspect == side) {
+		return
+	}
+	m.distrust, m.suspect = true, side
+	m.conflict(Item{Mailbox: m.src.Name, Side: side.String(),
+		Reason: fmt.Sprintf("its UIDVALIDITY changed and it holds %d of the %d messages both sides had: a storage loss, not expunges; nothing it lacks is taken as expunged", held, agreed)})
+}
+
+// lossy reports whether a side that holds held of the agreed messages
+// lost most of them, and more than a user deletes by hand between two
+// syncs (lossyAtLeast): a few messages gone are expunges, whatever their
+// share of a small mailbox.
+func lossy(held, agreed int) bool {
+	gone := agreed - held
+	return gone >= lossyAtLeast && 2*gone > agreed
+}
+
+// lossyAtLeast is the number of agreed messages a side whose UIDVALIDITY
+// changed must lack, beyond half of them, for the change to be taken as a
+// storage loss.
+const lossyAtLeast = 8
 
 // copyBack copies a target message to the source with a UID no client of
 // either side has seen, and returns that UID.

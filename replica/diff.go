@@ -52,7 +52,12 @@ type Input struct {
 	// Lost reports whether recovery recorded the message with that EmailID
 	// as lost from side's mailbox: its absence there is a failure, not a
 	// user's expunge, so it is never propagated. May be nil.
-	Lost    func(side Side, id mailbox.EmailID) bool
+	Lost func(side Side, id mailbox.EmailID) bool
+	// Gone reports, in two-way mode after a side's UIDVALIDITY changed
+	// (Header.Renewed), whether side's user expunged the message with
+	// that EmailID since the last agreed state: a message only one side
+	// holds is then an expunge to propagate, not new mail. May be nil.
+	Gone    func(side Side, id mailbox.EmailID) bool
 	Resolve Resolver
 }
 
@@ -122,12 +127,19 @@ type planner struct {
 	byID     map[mailbox.EmailID][]int
 	byFP     map[mailbox.Fingerprint][]int
 	claimed  map[int]bool
+	fps      [2]map[uid.UID]mailbox.Fingerprint // fingerprints read with EmailIDs
 }
 
 // lost reports whether the message with EmailID id is recorded as lost
 // from side.
 func (p *planner) lost(side Side, id mailbox.EmailID) bool {
 	return p.in.Lost != nil && !id.IsZero() && p.in.Lost(side, id)
+}
+
+// gone reports whether side's user expunged the message with EmailID id
+// (see Input.Gone).
+func (p *planner) gone(side Side, id mailbox.EmailID) bool {
+	return p.in.Gone != nil && !id.IsZero() && p.in.Gone(side, id)
 }
 
 // keptOnTarget is the op of a message the source lost and the target
@@ -143,12 +155,42 @@ func (p *planner) id(side Side, m *mailbox.Message) (mailbox.EmailID, error) {
 	if p.in.Resolve == nil {
 		return mailbox.EmailID{}, fmt.Errorf("replica: %s uid %d: EmailID unknown and no resolver", side, m.UID)
 	}
-	idn, err := p.in.Resolve(side, *m, false)
+	// A migration compares fingerprints of what EmailIDs do not pair: a
+	// body read for its EmailID gives its fingerprint too, in the same read.
+	fp := p.in.Mode == Migrate
+	idn, err := p.in.Resolve(side, *m, fp)
 	if err != nil {
 		return mailbox.EmailID{}, err
 	}
 	m.EmailID = idn.EmailID
+	if fp {
+		p.keepFingerprint(side, m.UID, idn.Fingerprint)
+	}
 	return m.EmailID, nil
+}
+
+// keepFingerprint remembers a fingerprint read with an EmailID, for
+// fingerprint (bounded: beyond maxPlaced it is read again when needed).
+func (p *planner) keepFingerprint(side Side, u uid.UID, fp mailbox.Fingerprint) {
+	if p.fps[side] == nil {
+		p.fps[side] = map[uid.UID]mailbox.Fingerprint{}
+	}
+	if len(p.fps[side]) < maxPlaced {
+		p.fps[side][u] = fp
+	}
+}
+
+// fingerprint returns the fingerprint of m on side, read once.
+func (p *planner) fingerprint(side Side, m mailbox.Message) (mailbox.Fingerprint, error) {
+	if fp, ok := p.fps[side][m.UID]; ok {
+		return fp, nil
+	}
+	idn, err := p.in.Resolve(side, m, true)
+	if err != nil {
+		return mailbox.Fingerprint{}, err
+	}
+	p.keepFingerprint(side, m.UID, idn.Fingerprint)
+	return idn.Fingerprint, nil
 }
 
 // identityRow plans one UID of a pair that keeps the same UIDs.
@@ -603,6 +645,9 @@ func (p *planner) newOnSource(s *mailbox.Message, merge bool) error {
 			} else if ours {
 				return p.emit(Op{Kind: OpExpunge, Side: Source, UID: s.UID, Msg: *s, Tombstone: true, Reason: "copied from the target, which expunged it since"})
 			}
+			if p.gone(Target, s.EmailID) {
+				return p.emit(Op{Kind: OpExpunge, Side: Source, UID: s.UID, Msg: *s, Tombstone: true, Reason: "expunged on target (both sides had it before a UIDVALIDITY changed)"})
+			}
 		}
 		return p.emit(p.appendOp(Target, 0, Source, s, "new"))
 	}
@@ -654,18 +699,18 @@ func (p *planner) match(s *mailbox.Message) (int, string, error) {
 			if p.claimed[k] {
 				continue
 			}
-			idn, err := p.in.Resolve(Target, d, true)
+			fp, err := p.fingerprint(Target, d)
 			if err != nil {
 				return -1, "", err
 			}
-			p.byFP[idn.Fingerprint] = append(p.byFP[idn.Fingerprint], k)
+			p.byFP[fp] = append(p.byFP[fp], k)
 		}
 	}
-	idn, err := p.in.Resolve(Source, *s, true)
+	fp, err := p.fingerprint(Source, *s)
 	if err != nil {
 		return -1, "", err
 	}
-	if k := p.claim(p.byFP[idn.Fingerprint]); k >= 0 {
+	if k := p.claim(p.byFP[fp]); k >= 0 {
 		return k, "same header fingerprint", nil
 	}
 	return -1, "", nil
@@ -704,12 +749,21 @@ func (p *planner) finishUnpaired() error {
 		if err != nil {
 			return err
 		}
+		if p.in.Mode == TwoWay && p.in.Gone != nil {
+			if _, err := p.id(Target, d); err != nil {
+				return err
+			}
+		}
 		switch {
 		case ours || deleted:
 			if _, err := p.id(Target, d); err != nil {
 				return err
 			}
 			if err := p.emit(Op{Kind: OpExpunge, Side: Target, UID: d.UID, Msg: *d, Tombstone: true, Reason: "expunged on the source since it was copied"}); err != nil {
+				return err
+			}
+		case p.in.Mode == TwoWay && p.gone(Source, d.EmailID):
+			if err := p.emit(Op{Kind: OpExpunge, Side: Target, UID: d.UID, Msg: *d, Tombstone: true, Reason: "expunged on source (both sides had it before a UIDVALIDITY changed)"}); err != nil {
 				return err
 			}
 		case p.in.Mode == TwoWay:

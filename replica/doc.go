@@ -7,9 +7,13 @@
 // [Syncer.Sync] first makes the two sides' sets of mailboxes agree
 // ([PlanMailboxes]): a mailbox is known by its ID, so a rename is a rename;
 // one that vanished from a side is deleted from the other only when a
-// user's deletion of it is on record, and otherwise recreated, so a folder
-// lost to a failure comes back. Then, for each pair of mailboxes (several
-// at once), it plans and applies:
+// user's deletion of it is on record, and otherwise recreated in two-way
+// mode, so a folder lost to a failure comes back, and kept on the target
+// in a mirror, which writes nothing into its source but split-brain mail.
+// The state of a pair is found by its name, or, when that finds none, by
+// the mailbox IDs of both stores ([PairFinder]): stores moved elsewhere
+// keep their state. Then, for each pair of mailboxes (several at once),
+// it plans and applies:
 //
 //	source listing ─┐
 //	                ├─ merge-join by UID with the State ─→ ops ─→ apply ─→ commit State
@@ -34,8 +38,11 @@
 // own, or its UIDVALIDITY changed), the engine realigns it: its messages
 // are matched with the other side's by EmailID and renumbered in place
 // (no body is copied again), the ones it lacks are copied in, and the
-// agreed state is carried over by EmailID. Otherwise the state maps
-// source UIDs to target UIDs.
+// agreed state is carried over by EmailID: a message both sides had that
+// one side no longer holds was expunged there, whatever its UIDs. Otherwise
+// the state maps source UIDs to target UIDs; after a UIDVALIDITY change
+// there, the same evidence is kept as tombstones of the side that lacks
+// the message ([Header].Renewed) before the old entries go.
 //
 // # Modes
 //

@@ -240,7 +240,7 @@ func (fs faultScenario) build(t *testing.T) *model {
 	m := &model{
 		t: t, cfg: fs.cfg, seed: fs.seed, rng: rand.New(rand.NewPCG(fs.seed, 0xfa17)), ctx: context.Background(),
 		rawS: rs, rawD: rd, src: rs, dst: rd, state: newState(t, fs.cfg),
-		expunged: map[mailbox.EmailID]bool{}, splitBrain: map[mailbox.EmailID]bool{},
+		expunged: map[mailbox.EmailID]bool{}, splitBrain: map[mailbox.EmailID]bool{}, srcGone: map[mailbox.EmailID]bool{},
 		targetOwn: map[mailbox.EmailID]bool{}, seen: map[string]mailbox.EmailID{}, nexts: map[string]uid.UID{},
 	}
 	if fs.cfg.dstPlain {

@@ -33,6 +33,7 @@ const (
 	markRealigning
 	markRealignSource
 	markDistrust
+	markRenewed
 )
 
 func toJournalHeader(h Header) journal.Header {
@@ -41,7 +42,7 @@ func toJournalHeader(h Header) journal.Header {
 		on  bool
 		bit uint32
 	}{{h.Identity, markIdentity}, {h.Complete, markComplete}, {h.Realigning, markRealigning},
-		{h.RealignSource, markRealignSource}, {h.Distrust, markDistrust}} {
+		{h.RealignSource, markRealignSource}, {h.Distrust, markDistrust}, {h.Renewed, markRenewed}} {
 		if m.on {
 			marks |= m.bit
 		}
@@ -64,6 +65,7 @@ func fromJournalHeader(h journal.Header) Header {
 		Realigning:    h.Marks&markRealigning != 0,
 		RealignSource: h.Marks&markRealignSource != 0,
 		Distrust:      h.Marks&markDistrust != 0,
+		Renewed:       h.Marks&markRenewed != 0,
 	}
 }
 

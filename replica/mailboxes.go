@@ -109,8 +109,13 @@ func PlanMailboxes(in MailboxInput) []MailboxOp {
 				repaired[d.Name] = true
 				continue
 			}
-			if !in.SourceWritable {
-				creates = append(creates, MailboxOp{Kind: MailboxKeep, Side: Target, Name: d.Name, Reason: "missing on source, which is read-only: kept", heldBack: true})
+			if in.Mode == Mirror {
+				// The source lost it, or its user deleted it with no record
+				// of that: the replica keeps it (it may be all that is left
+				// of it), and a mirror writes nothing to the source for it:
+				// it is no split-brain mail, which alone a mirror copies back.
+				creates = append(creates, MailboxOp{Kind: MailboxKeep, Side: Target, Name: d.Name,
+					Reason: "missing on source, which held it at the last sync: kept on the target (a logged deletion, or trusting missing mailboxes, deletes it)", conflict: true})
 				continue
 			}
 			creates = append(creates, MailboxOp{Kind: MailboxCreate, Side: Source, Name: d.Name, Reason: "missing on source: recreated"})

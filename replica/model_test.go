@@ -172,10 +172,16 @@ type model struct {
 	log              []string
 
 	expunged   map[mailbox.EmailID]bool // copies some user expunged (two-way: gone for good)
+	srcGone    map[mailbox.EmailID]bool // mirror: messages the source's user expunged, never brought back
 	splitBrain map[mailbox.EmailID]bool // mirror: written to the target by "its users"
 	targetOwn  map[mailbox.EmailID]bool // migrate: the target's own mail
 	seen       map[string]mailbox.EmailID
 	nexts      map[string]uid.UID
+	// pair names the pair in the state; a move gives it a new name, as a
+	// template naming new paths does.
+	pair  string
+	moved bool // moved since the last sync
+	moves int
 }
 
 func runModel(t *testing.T, cfg modelConfig, seed uint64) bool {
@@ -186,8 +192,9 @@ func runModel(t *testing.T, cfg modelConfig, seed uint64) bool {
 	m := &model{
 		t: t, cfg: cfg, seed: seed, rng: rand.New(rand.NewPCG(seed, 0xdecaf)), ctx: context.Background(),
 		rawS: rs, rawD: rd, src: rs, dst: rd, state: newState(t, cfg),
-		expunged: map[mailbox.EmailID]bool{}, splitBrain: map[mailbox.EmailID]bool{},
+		expunged: map[mailbox.EmailID]bool{}, splitBrain: map[mailbox.EmailID]bool{}, srcGone: map[mailbox.EmailID]bool{},
 		targetOwn: map[mailbox.EmailID]bool{}, seen: map[string]mailbox.EmailID{}, nexts: map[string]uid.UID{},
+		pair: "default",
 	}
 	m.replace(Source, rs)
 	m.replace(Target, rd)
@@ -202,6 +209,9 @@ func runModel(t *testing.T, cfg modelConfig, seed uint64) bool {
 		m.mutate(Source, round == 0)
 		if round > 0 || m.rng.IntN(3) == 0 {
 			m.mutate(Target, round == 0)
+		}
+		if round > 0 && m.rng.IntN(4) == 0 {
+			m.move()
 		}
 		if !m.syncAndCheck() {
 			return false
@@ -327,6 +337,9 @@ func (m *model) mutate(side Side, first bool) {
 			}
 			m.expunged[msg.EmailID] = true
 			delete(m.splitBrain, msg.EmailID)
+			if side == Source {
+				m.srcGone[msg.EmailID] = true
+			}
 			m.logf("%s %s: expunge %q uid %d %s", side, role, name, msg.UID, msg.EmailID.Short())
 		case r < 85:
 			// The same message delivered again, maybe to another mailbox.
@@ -354,6 +367,7 @@ func (m *model) mutate(side Side, first bool) {
 				// The model tracks copies of one EmailID together.
 				delete(m.expunged, msg.EmailID)
 			}
+			delete(m.srcGone, msg.EmailID)
 			m.logf("%s %s: append copy of %s to %q uid %d", side, role, msg.EmailID.Short(), to, u)
 		case r < 93:
 			if side == Target && m.cfg.mode != TwoWay {
@@ -488,7 +502,7 @@ func describe(msgs []mailbox.Message, withUIDs bool) string {
 
 func (m *model) syncAndCheck() bool {
 	beforeS, beforeD := m.snap(Source), m.snap(Target)
-	opts := &Options{Mode: m.cfg.mode, TargetOnly: m.cfg.policy, State: m.state, BatchMessages: 3,
+	opts := &Options{Mode: m.cfg.mode, TargetOnly: m.cfg.policy, State: m.state, BatchMessages: 3, Pair: m.pair,
 		OnOp:        func(mb string, op Op) { m.logf("  plan %s: %s", mb, op) },
 		OnMailboxOp: func(op MailboxOp) { m.logf("  plan %s", op) }}
 	s, err := New(m.src, m.dst, opts)
@@ -501,6 +515,13 @@ func (m *model) syncAndCheck() bool {
 	}
 	if len(rep.Failed) > 0 {
 		return m.fail("sync reported failures: %v", rep.Failed)
+	}
+	if m.moved {
+		// The stores are the same: their state is found by their IDs.
+		if !strings.HasPrefix(rep.State, "took over the state of pair") {
+			return m.fail("after a move the sync found no state: %q", rep.State)
+		}
+		m.moved = false
 	}
 	for _, mb := range rep.Mailboxes {
 		if mb.Realigned != "" {
@@ -577,6 +598,13 @@ func (m *model) syncAndCheck() bool {
 				}
 			}
 		}
+		// What the source's user expunged, no sync brings back to it.
+		before := beforeS.ids()
+		for id := range idsS {
+			if !before[id] && m.srcGone[id] && !m.splitBrain[id] {
+				return m.fail("mirror brought back to the source %s, which its user expunged", id.Short())
+			}
+		}
 		clear(m.splitBrain)
 	case TwoWay:
 		for id := range beforeS.ids() {
@@ -633,6 +661,45 @@ func (m *model) checkUIDs(side Side, sn snapshot) bool {
 	return true
 }
 
+// move moves both stores and the journal to new places, as an operator
+// moving them to new storage or a new mount point does, and renames the
+// pair, as templates naming the new paths do. A memstore has no place:
+// only the pair's name and the journal move.
+func (m *model) move() {
+	m.moves++
+	m.pair = fmt.Sprintf("moved %d", m.moves)
+	m.moved = true
+	if c, ok := m.state.(*closingState); ok {
+		m.state = c.move(m.t)
+	}
+	for _, side := range []Side{Source, Target} {
+		ms, ok := m.store(side).(*maildir.Store)
+		if !ok {
+			continue
+		}
+		v, _ := maildirs.Load(ms)
+		b := v.(dirBackup)
+		if err := ms.Close(); err != nil {
+			m.t.Fatal(err)
+		}
+		to := tempTree(m.t)
+		if err := os.Remove(to); err != nil {
+			m.t.Fatal(err)
+		}
+		if err := os.Rename(b.dir, to); err != nil {
+			m.t.Fatal(err)
+		}
+		s, err := maildir.Open(to, b.opts)
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		maildirs.Store(s, dirBackup{dir: to, opts: b.opts})
+		m.t.Cleanup(func() { s.Close() })
+		m.replace(side, s)
+	}
+	m.logf("move: stores and journal moved, pair now %q", m.pair)
+}
+
 // newState returns the state a scenario keeps: in memory, or in a journal
 // in a temporary directory (without fsync: the crash tests of the journal
 // itself cover durability).
@@ -644,18 +711,42 @@ func newState(t testing.TB, cfg modelConfig) State {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return openClosingState(t, dir)
+}
+
+func openClosingState(t testing.TB, dir string) *closingState {
 	j, err := journal.Open(dir, &journal.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close(); os.RemoveAll(dir) })
-	return &closingState{NewJournalState(j), func() { j.Close(); os.RemoveAll(dir) }}
+	return &closingState{NewJournalState(j), dir, func() { j.Close(); os.RemoveAll(dir) }}
 }
 
 // closingState is a journal-backed State a scenario closes when it ends.
 type closingState struct {
 	*JournalState
+	dir   string
 	close func()
+}
+
+// move closes the journal, moves its directory elsewhere and opens it
+// there.
+func (c *closingState) move(t testing.TB) *closingState {
+	if err := c.JournalState.j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	to, err := os.MkdirTemp("", "mailrepl-model-moved-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(to); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(c.dir, to); err != nil {
+		t.Fatal(err)
+	}
+	return openClosingState(t, to)
 }
 
 // closeState releases a scenario's journal, if it has one.

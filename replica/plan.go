@@ -182,6 +182,8 @@ type MailboxOp struct {
 
 	// heldBack: a keep because the source is read-only.
 	heldBack bool
+	// conflict: a keep the report lists as a conflict.
+	conflict bool
 }
 
 func (op MailboxOp) String() string {

@@ -102,6 +102,11 @@ type Report struct {
 	// opens sources read-only, to leave them untouched, runs the sync
 	// again with a writable source when it is not zero.
 	HeldBack int `json:"held_back,omitempty"`
+	// State says what the sync found of its state when it was not the
+	// pair's own: "no sync state for this pair: first sync", or that it
+	// took over the state of another pair whose stores are these (the
+	// stores were moved, or the pair renamed).
+	State string `json:"state,omitempty"`
 
 	mu sync.Mutex
 }
@@ -123,6 +128,15 @@ func (r *Report) addItem(list *[]Item, it Item) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	*list = append(*list, it)
+}
+
+// addConflict lists a conflict found outside a mailbox's sync (a mailbox
+// op) and counts it.
+func (r *Report) addConflict(it Item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Conflicts = append(r.Conflicts, it)
+	r.Total.Conflicts++
 }
 
 func (r *Report) addMailboxOp(op MailboxOp) {

@@ -45,6 +45,13 @@ type Header struct {
 	// and, until a sync completes, nothing a side lacks is taken as
 	// expunged.
 	Distrust bool
+	// Renewed marks a mailbox of a pair that keeps different UIDs on its
+	// sides, one of whose UIDVALIDITY changed: the entries of the old
+	// numbering are gone, and what they said (a message both sides had
+	// that a side no longer holds was expunged there) was kept as
+	// tombstones of that side's mailbox, which the plan consults until a
+	// sync completes.
+	Renewed bool
 	// Complete is set when a sync of the mailbox finished: the entries are
 	// then every message both sides held. While it is false the entries
 	// are a prefix of an interrupted first copy.

@@ -109,6 +109,7 @@ func (s *Syncer) storeID(side Side) string {
 // state committed for what was done.
 func (s *Syncer) Sync(ctx context.Context) (*Report, error) {
 	rep := &Report{Mode: s.opt.Mode.String(), DryRun: s.opt.DryRun, Start: s.opt.Now()}
+	defer func(pair string) { s.opt.Pair = pair }(s.opt.Pair)
 	pairs, err := s.syncMailboxes(ctx, rep)
 	if err != nil {
 		rep.finish(s.opt.Now())
@@ -165,6 +166,30 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 	if err != nil {
 		return nil, fmt.Errorf("replica: read state of pair %q: %w", s.opt.Pair, err)
 	}
+	if len(headers) == 0 {
+		// No state under this name: the same stores may have synced under
+		// another (moved, remounted, a template rewritten).
+		old, hs, err := s.adopt(ctx, src, dst)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case old == "":
+			rep.State = "no sync state for this pair: first sync"
+			s.opt.Logger.Info(rep.State, "pair", s.opt.Pair)
+		case s.opt.DryRun:
+			rep.State = fmt.Sprintf("would take over the state of pair %q: the same stores, known by their mailbox IDs", old)
+			s.opt.Pair = old // a dry run writes nothing: it reads that state; Sync restores the name
+			headers = hs
+		default:
+			if err := s.opt.State.(PairFinder).RenamePair(ctx, old, s.opt.Pair); err != nil {
+				return nil, fmt.Errorf("replica: take over the state of pair %q: %w", old, err)
+			}
+			rep.State = fmt.Sprintf("took over the state of pair %q: the same stores, known by their mailbox IDs", old)
+			s.opt.Logger.Info("sync state found by the stores' mailbox IDs", "pair", s.opt.Pair, "was", old)
+			headers = hs
+		}
+	}
 	_, srcWritable := s.src.(mailbox.Writer)
 	plan := func() []MailboxOp {
 		return PlanMailboxes(MailboxInput{
@@ -193,6 +218,9 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 			if op.Kind == MailboxKeep {
 				if op.heldBack {
 					rep.heldBack(1)
+				}
+				if op.conflict {
+					rep.addConflict(Item{Mailbox: op.Name, Side: op.Side.String(), Reason: op.Reason})
 				}
 				continue
 			}
@@ -269,7 +297,7 @@ func (s *Syncer) syncMailboxRetry(ctx context.Context, p mailboxPair, rep *Repor
 	delay := s.opt.RetryDelay
 	for attempt := 0; ; attempt++ {
 		mr := MailboxReport{Source: p.Src.Name, Target: p.Dst.Name}
-		m := &mboxSync{s: s, pair: p, rep: rep, mr: &mr}
+		m := &mboxSync{s: s, pair: p, rep: rep, mr: &mr, changed: -1}
 		err := m.run(ctx)
 		if err == nil || !errors.Is(err, mailbox.ErrTransient) || attempt >= s.opt.Retries || ctx.Err() != nil || s.stopped() {
 			if err != nil {
@@ -311,6 +339,13 @@ type mboxSync struct {
 	// heldBack: mail only on the target stays there, for the source is
 	// read-only (Report.HeldBack).
 	heldBack bool
+	// changed is the side whose UIDVALIDITY changed since the last sync,
+	// or -1.
+	changed Side
+	// renewed: a side's UIDVALIDITY changed in a pair that keeps
+	// different UIDs (Header.Renewed): the plan takes the tombstones of
+	// each side's mailbox as the evidence of the old entries.
+	renewed bool
 	// pending is the state a successful plan left to commit with the
 	// header.
 	pending StateBatch
@@ -384,7 +419,15 @@ func (m *mboxSync) run(ctx context.Context) error {
 	}
 	if hdr != nil && !m.identity && (hdr.SrcValidity != m.src.UIDValidity || hdr.DstValidity != m.dst.UIDValidity) {
 		m.s.opt.Logger.Info("UIDVALIDITY changed: re-pairing by EmailID", "mailbox", m.src.Name)
+		if !o.DryRun && !hdr.Distrust {
+			if err := m.renew(ctx); err != nil {
+				return err
+			}
+		}
+		m.renewed = true
 		hdr = nil
+	} else if hdr != nil && hdr.Renewed && !hdr.Complete {
+		m.renewed = true // a renewal a crash cut short
 	}
 	if hdr == nil && !o.DryRun {
 		// Forget entries that no longer apply, and record the pairing so a
@@ -571,19 +614,21 @@ func (m *mboxSync) realignNeeded(h *Header) (Side, string) {
 		return m.renumbered(m.suspect), "a side went back in time"
 	}
 	if reason := m.validityMismatch(h); reason != "" {
-		if h != nil {
-			// A side whose UIDVALIDITY changed lost its UID history: what
-			// it lacks proves nothing.
+		side := Target
+		if h != nil && !m.distrust {
+			// A side whose UIDVALIDITY changed lost its UIDs, not its
+			// messages: the EmailIDs of the agreed entries still tell a
+			// message it expunged from one it never had (realign), and it
+			// is the side renumbered.
 			switch {
 			case h.SrcValidity != m.src.UIDValidity:
-				m.distrust, m.suspect = true, Source
+				m.suspect, m.changed = Source, Source
+				if h.DstValidity == m.dst.UIDValidity {
+					side = Source // the source's UIDVALIDITY changed: it follows the target
+				}
 			case h.DstValidity != m.dst.UIDValidity:
-				m.distrust, m.suspect = true, Target
+				m.suspect, m.changed = Target, Target
 			}
-		}
-		side := Target
-		if m.distrust && m.suspect == Source && h.DstValidity == m.dst.UIDValidity {
-			side = Source // the source's UIDVALIDITY changed: it follows the target
 		}
 		return m.renumbered(side), reason
 	}
@@ -633,6 +678,7 @@ func (m *mboxSync) header(complete bool) Header {
 		SrcModSeq: m.src.HighestModSeq, DstModSeq: m.dst.HighestModSeq,
 		Subscribed: m.src.Subscribed, Identity: m.identity, Complete: complete,
 		Distrust: m.distrust && !complete, RealignSource: m.distrust && m.suspect == Source,
+		Renewed: m.renewed && !complete,
 	}
 }
 
@@ -720,6 +766,9 @@ func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
 	if h == nil {
 		in.State, in.StateByDst = emptySeq[Entry](), emptySeq[Entry]()
 	}
+	if m.renewed {
+		in.Gone = func(side Side, id mailbox.EmailID) bool { return m.gone(ctx, side, id) }
+	}
 	if _, ok := m.s.src.(mailbox.Writer); !ok && in.TargetOnly == KeepTargetOnly && o.Mode == Mirror && !m.identity {
 		// Nothing can be copied back: keep target-only mail and say so.
 		in.TargetOnly = keepInPlace
@@ -760,32 +809,33 @@ func (m *mboxSync) resolve(ctx context.Context, side Side, msg mailbox.Message, 
 	if err := m.wait(ctx, 0, msg.Size); err != nil {
 		return idn, err
 	}
-	rd := m.s.reader(side)
-	rc, err := rd.Open(ctx, info.Name, msg.UID)
-	if err != nil {
-		return idn, fmt.Errorf("read %s uid %d for its EmailID: %w", side, msg.UID, err)
+	what := "EmailID"
+	if fp {
+		what = "fingerprint"
 	}
-	h := mailbox.NewHasher()
-	_, err = copyCtx(ctx, h, rc)
+	rc, err := m.s.reader(side).Open(ctx, info.Name, msg.UID)
+	if err != nil {
+		return idn, fmt.Errorf("read %s uid %d for its %s: %w", side, msg.UID, what, err)
+	}
+	// One read gives both: the EmailID, and the fingerprint when asked.
+	id, fpr, err := mailbox.ReadIdentity(ctxReader{ctx, rc})
 	rc.Close()
-	if err != nil {
-		return idn, fmt.Errorf("read %s uid %d for its EmailID: %w", side, msg.UID, err)
+	switch {
+	case err != nil && (!fp || !errors.Is(err, mailbox.ErrInvalidMessage) || id.IsZero()):
+		return idn, fmt.Errorf("read %s uid %d for its %s: %w", side, msg.UID, what, err)
+	case err != nil:
+		fpr = mailbox.Fingerprint(id) // no usable header: the EmailID alone identifies it
 	}
-	idn.EmailID = h.Sum()
+	if !idn.EmailID.IsZero() && idn.EmailID != id {
+		return idn, fmt.Errorf("read %s uid %d: %w: EmailID %s, listed as %s", side, msg.UID, mailbox.ErrEmailIDMismatch, id.Short(), idn.EmailID.Short())
+	}
+	idn.EmailID = id
+	if fp {
+		idn.Fingerprint = fpr
+	}
 	if o.Cache != nil && msg.EmailID.IsZero() {
 		if err := o.Cache.PutEmailID(m.s.storeID(side), info.ID, info.UIDValidity, msg.UID, idn.EmailID); err != nil {
 			o.Logger.Warn("cache EmailID", "err", err)
-		}
-	}
-	if fp {
-		rc, err := rd.Open(ctx, info.Name, msg.UID)
-		if err != nil {
-			return idn, fmt.Errorf("read %s uid %d for its fingerprint: %w", side, msg.UID, err)
-		}
-		defer rc.Close()
-		if idn.Fingerprint, err = mailbox.ReadFingerprint(rc, h.NormalizedSize()); err != nil {
-			// No usable header: the EmailID alone identifies it.
-			idn.Fingerprint = mailbox.Fingerprint(idn.EmailID)
 		}
 	}
 	return idn, nil
@@ -851,6 +901,19 @@ func (m *mboxSync) subscriptions(ctx context.Context, h *Header) error {
 		m.dst.Subscribed = want
 	}
 	return nil
+}
+
+// ctxReader is a reader that fails once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // copyCtx copies src to dst, checking ctx between chunks.

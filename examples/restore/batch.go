@@ -77,6 +77,7 @@ func (o *outcome) Problem() string {
 // app is one batch: what every user's run shares.
 type app struct {
 	cfg      *config
+	j        *journal.Journal
 	state    *replica.JournalState
 	limits   *ratelimit.Limiter
 	runner   *batch.Runner
@@ -120,6 +121,7 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 		}
 	}()
 	a.state = replica.NewJournalState(j)
+	a.j = j
 	var cp *batch.Checkpoint
 	if !cfg.dryRun {
 		if cp, err = batch.OpenCheckpoint(ctx, j, tool, cfg.params(), time.Now()); err != nil {
@@ -170,6 +172,10 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	intoCache, err := cfg.into.CacheID(user)
+	if err != nil {
+		return nil, err
+	}
 	h := a.limits.For(user, a.fromSrv, a.intoSrv)
 	defer h.Close()
 	// Wait for a slot on both servers, or for the batch to stop.
@@ -186,7 +192,9 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("live store %s: %w", intoID, err)
 	}
-	into, err := cfg.into.Open(user, batch.OpenOptions{ReadOnly: cfg.dryRun, Logger: logger})
+	// The live store's keeper, as sync_all_users numbers it (a backup
+	// gets none: it would take the live store's numbering).
+	into, err := cfg.into.Open(user, batch.OpenOptions{ReadOnly: cfg.dryRun, Logger: logger, UIDs: a.j.UIDKeeper(user)})
 	if err != nil {
 		return nil, fmt.Errorf("live store %s: %w", intoID, err)
 	}
@@ -199,7 +207,7 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 			User:          user,
 			Records:       a.state,
 			Cache:         a.state,
-			StoreID:       intoID,
+			StoreID:       intoCache,
 			Mailboxes:     filter,
 			QuarantineDir: cfg.quarantine,
 			DryRun:        cfg.dryRun,

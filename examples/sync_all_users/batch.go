@@ -168,6 +168,13 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 	if err != nil {
 		return nil, err
 	}
+	ids := storeIDs{src: srcID, dst: dstID}
+	if ids.srcCache, err = cfg.source.CacheID(user); err != nil {
+		return nil, err
+	}
+	if ids.dstCache, err = cfg.target.CacheID(user); err != nil {
+		return nil, err
+	}
 	h := a.limits.For(user, a.srcSrv, a.dstSrv)
 	defer h.Close()
 	// Wait for a slot on both servers, or for the batch to stop.
@@ -191,11 +198,11 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 	// when the mode could write to it, so that the plan shows those
 	// writes.
 	writable := cfg.mode == replica.TwoWay || (cfg.mode == replica.Mirror && cfg.dryRun && !cfg.readOnlySource && cfg.source.Writable())
-	rep, err := a.syncOnce(ctx, user, srcID, dstID, h, writable, logger)
+	rep, err := a.syncOnce(ctx, user, ids, h, writable, logger)
 	if rep != nil && rep.HeldBack > 0 && !writable && cfg.mode == replica.Mirror && !cfg.readOnlySource && cfg.source.Writable() && !cfg.dryRun && !a.stopped() && ctx.Err() == nil {
 		logger.Info("mail found only on the target: the source is opened writable to copy it back", "held_back", rep.HeldBack)
 		first := rep
-		rep, err = a.syncOnce(ctx, user, srcID, dstID, h, true, logger)
+		rep, err = a.syncOnce(ctx, user, ids, h, true, logger)
 		if rep == nil {
 			rep = first // the second run could not start: err says why
 		} else {
@@ -226,24 +233,41 @@ func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error
 	return rep, err
 }
 
+// storeIDs name a user's stores: in errors (src, dst: where they are)
+// and in the EmailID cache (srcCache, dstCache: what they are).
+type storeIDs struct {
+	src, dst           string
+	srcCache, dstCache string
+}
+
+// keeper is the UID keeper of user's stores that have no UID list, or nil
+// without a journal.
+func (a *app) keeper(user string) mailbox.UIDKeeper {
+	if a.j == nil {
+		return nil
+	}
+	return a.j.UIDKeeper(user)
+}
+
 // syncOnce runs one sync of user's stores, with the source writable or
 // not.
-func (a *app) syncOnce(ctx context.Context, user, srcID, dstID string, h *ratelimit.Handle, writable bool, logger *slog.Logger) (*replica.Report, error) {
+func (a *app) syncOnce(ctx context.Context, user string, ids storeIDs, h *ratelimit.Handle, writable bool, logger *slog.Logger) (*replica.Report, error) {
 	cfg := a.cfg
 	var src batch.ReadCloser
 	var err error
+	open := batch.OpenOptions{Logger: logger, UIDs: a.keeper(user)}
 	if writable && !cfg.dryRun {
-		src, err = cfg.source.Open(user, batch.OpenOptions{Logger: logger})
+		src, err = cfg.source.Open(user, open)
 	} else {
-		src, err = cfg.source.OpenReader(user, batch.OpenOptions{Logger: logger})
+		src, err = cfg.source.OpenReader(user, open)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", srcID, err)
+		return nil, fmt.Errorf("source %s: %w", ids.src, err)
 	}
 	defer batch.CloseStore(src, logger)
 	dst, err := a.openTarget(ctx, user, src, logger)
 	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", dstID, err)
+		return nil, fmt.Errorf("target %s: %w", ids.dst, err)
 	}
 	defer batch.CloseStore(dst, logger)
 
@@ -256,8 +280,8 @@ func (a *app) syncOnce(ctx context.Context, user, srcID, dstID string, h *rateli
 		Mode:        cfg.mode,
 		Pair:        a.pair(user),
 		User:        user,
-		SourceID:    srcID,
-		TargetID:    dstID,
+		SourceID:    ids.srcCache,
+		TargetID:    ids.dstCache,
 		Limiter:     h,
 		Concurrency: cfg.mailboxConcurrency,
 		DryRun:      cfg.dryRun,
@@ -302,6 +326,9 @@ func rescued(first, second *replica.Report) *replica.Report {
 	t.Paired += f.Paired
 	second.Start = first.Start
 	second.Duration += first.Duration
+	if second.State == "" {
+		second.State = first.State // what the first run found of the state
+	}
 	// What the first run found and the second did not see again (a
 	// conflict it resolved, such as a realign) stays in the report.
 	for _, it := range first.Conflicts {

@@ -70,9 +70,27 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 )
 
 func main() {
+	// MAILREPL_CPUPROFILE=FILE writes a CPU profile of the run (go tool
+	// pprof), for the benchmarks of ../shared/bench.
+	if path := os.Getenv("MAILREPL_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sync_all_users: %v\n", err)
+			os.Exit(exitUsage)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "sync_all_users: %v\n", err)
+			os.Exit(exitUsage)
+		}
+		code := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+		pprof.StopCPUProfile()
+		f.Close()
+		os.Exit(code)
+	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 

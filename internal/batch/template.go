@@ -120,6 +120,18 @@ func (t Template) ID(user string) (string, error) {
 	return t.scheme + ":" + p, nil
 }
 
+// CacheID names user's store in the EmailID cache and to recovery: the
+// scheme and the user ("maildir:alice"), never the location, so that a
+// store moved elsewhere, or a template rewritten, finds what was cached.
+// Its messages are known there by their mailbox's ID, UIDVALIDITY and
+// UID, which the store itself carries.
+func (t Template) CacheID(user string) (string, error) {
+	if err := ValidUser(user); err != nil {
+		return "", err
+	}
+	return t.scheme + ":" + user, nil
+}
+
 // OpenOptions says how [Template.Open] opens a store.
 type OpenOptions struct {
 	// ReadOnly opens the store for reading only: nothing in it is
@@ -128,6 +140,13 @@ type OpenOptions struct {
 	ReadOnly bool
 	// Logger receives the store's warnings; nil discards them.
 	Logger *slog.Logger
+	// UIDs keeps the UIDs of a store that has no UID list of its own (a
+	// Maildir without dovecot-uidlist, an mbox, loose files), so that
+	// they stay the same from run to run without anything being written
+	// into the store (mailbox.UIDKeeper; the journal's, scoped by user).
+	// Give it to the one store of the user that a sync follows, never to
+	// a backup that copies it.
+	UIDs mailbox.UIDKeeper
 }
 
 // Open opens user's store, of a writable scheme (see Writable).
@@ -138,7 +157,7 @@ func (t Template) Open(user string, opts OpenOptions) (mailbox.Store, error) {
 	}
 	switch t.scheme {
 	case "maildir":
-		return maildir.Open(p, &maildir.Options{Name: t.scheme + ":" + p, ReadOnly: opts.ReadOnly, Logger: opts.Logger})
+		return maildir.Open(p, &maildir.Options{Name: t.scheme + ":" + p, ReadOnly: opts.ReadOnly, Logger: opts.Logger, UIDs: opts.UIDs})
 	}
 	return nil, fmt.Errorf("%w %q: %s stores are read-only", ErrTemplate, t.raw, t.scheme)
 }
@@ -163,9 +182,9 @@ func (t Template) OpenReader(user string, opts OpenOptions) (ReadCloser, error) 
 	name := t.scheme + ":" + p
 	switch t.scheme {
 	case "mbox":
-		return mbox.Open(p, &mbox.Options{Name: name})
+		return mbox.Open(p, &mbox.Options{Name: name, UIDs: opts.UIDs})
 	case "loose":
-		return loose.Open(p, &loose.Options{Name: name})
+		return loose.Open(p, &loose.Options{Name: name, UIDs: opts.UIDs})
 	}
 	return nil, fmt.Errorf("%w %q: unknown scheme %q", ErrTemplate, t.raw, t.scheme)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,10 +34,9 @@ const examiners = 8
 
 // index is what examining a mailbox's files learned.
 type index struct {
-	entries  []entry // UID i+1 is entries[i]
-	skipped  []Skip
-	validity uid.Validity
-	id       mailbox.ID
+	entries []entry // in the order of their names
+	skipped []Skip
+	num     *readonly.Numbered
 }
 
 // entry is one message file.
@@ -52,9 +52,9 @@ type entry struct {
 func (x *index) info(name string) mailbox.Info {
 	return mailbox.Info{
 		Name:        name,
-		ID:          x.id,
-		UIDValidity: x.validity,
-		UIDNext:     uid.UID(len(x.entries) + 1),
+		ID:          x.num.ID,
+		UIDValidity: x.num.Validity,
+		UIDNext:     x.num.Next,
 	}
 }
 
@@ -138,7 +138,34 @@ func (s *Store) build(ctx context.Context, f *folder) (*index, error) {
 		return nil, fmt.Errorf("%w: %d messages, more than UIDs can number", mailbox.ErrNotSupported, len(x.entries))
 	}
 	x.entries = slices.Clip(x.entries)
-	x.validity, x.id = identity(f.name, x.entries)
+	keys := func() []string {
+		ks := make([]string, len(x.entries))
+		for i, e := range x.entries {
+			// A file is its place in the tree and its size: a file
+			// rewritten with other contents is another message. A
+			// Maildir name counts without its flags, which a rename
+			// changes.
+			// Below the mailbox's own directory, so that a folder renamed
+			// keeps its messages' keys.
+			rel := e.c.rel
+			if f.rel != "" {
+				rel = strings.TrimPrefix(rel, f.rel+"/")
+			}
+			if e.c.mdName.hasInfo {
+				if i := strings.LastIndexByte(rel, ':'); i > strings.LastIndexByte(rel, '/') {
+					rel = rel[:i]
+				}
+			}
+			ks[i] = fmt.Sprintf("%s#%d", rel, e.size)
+		}
+		return ks
+	}
+	var err error
+	x.num, err = s.base.Number(ctx, s.opts.UIDs, "loose", f.name, len(x.entries), keys, s.names,
+		func() (uid.Validity, mailbox.ID) { return identity(f.name, x.entries) })
+	if err != nil {
+		return nil, err
+	}
 	return x, nil
 }
 

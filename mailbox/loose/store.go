@@ -28,6 +28,13 @@ type Options struct {
 	// Flat puts the files of every level of the tree into one mailbox,
 	// Mailbox, instead of one mailbox per directory.
 	Flat bool
+	// UIDs keeps the UIDs of the files (mailbox.UIDKeeper, e.g. the
+	// journal's), so that a file added or removed changes no other
+	// file's UID, nor the mailbox's UIDVALIDITY or ID, wherever the tree
+	// is mounted. A file is known by its path below the directory and its
+	// size. Nil: the files are numbered 1 to n in the order of their
+	// names, and any change gives a new UIDVALIDITY and mailbox ID.
+	UIDs mailbox.UIDKeeper
 }
 
 // Validate reports every problem with the options at once.
@@ -85,6 +92,7 @@ var (
 // new/ when it is a Maildir), or of the whole tree.
 type folder struct {
 	name  string
+	rel   string                // its directory below the root ("" for the root's, and with Flat)
 	files []candidate           // sorted: UID order, before files are skipped
 	lock  chan struct{}         // held while the files are examined
 	idx   atomic.Pointer[index] // nil until the first call that needs it
@@ -218,6 +226,7 @@ func (s *Store) walk(dir, rel string, f *folder) error {
 					continue
 				}
 				child = s.addFolder(mb)
+				child.rel = r
 			}
 			if err := s.walk(p, r, child); err != nil {
 				return err

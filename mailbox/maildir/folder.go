@@ -2,9 +2,6 @@ package maildir
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -34,6 +31,9 @@ type folder struct {
 	ul        *uidlist // never changed once stored here: replaced
 	ulID      fileID
 	synthetic bool // ul exists in memory only (read-only store)
+	numbered  bool // ul is the UIDKeeper's numbering (read-only, no uidlist)
+	courier   bool // ul was read from courierimapuiddb (no dovecot-uidlist)
+	courierID fileID
 	kw        keywords
 	kwID      fileID
 	sc        *scanResult
@@ -118,6 +118,9 @@ func (f *folder) loadUidlistLocked() error {
 	for attempt := 0; ; attempt++ {
 		st, err := stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
+			if ok, err := f.loadCourierLocked(); err != nil || ok {
+				return err
+			}
 			if !f.synthetic {
 				f.ul, f.ulID = nil, fileID{}
 			}
@@ -147,6 +150,7 @@ func (f *folder) loadUidlistLocked() error {
 			f.warnOnce("dups:"+p, "maildir: dovecot-uidlist names a file twice; the later line counts, as in Dovecot", "path", p, "lines", dups)
 		}
 		f.ul, f.ulID, f.synthetic = l, id, false
+		f.numbered, f.courier = false, false
 		return nil
 	}
 }
@@ -374,6 +378,15 @@ func (f *folder) syncLocked(ctx context.Context, op string) (*snapshot, error) {
 	if f.ul != nil && f.ul == f.syncedUL && sc == f.syncedSC {
 		return f.snapshotLocked(), nil // nothing changed since nothing was missing
 	}
+	if f.s.opts.ReadOnly && f.s.opts.UIDs != nil && (f.ul == nil || f.numbered) {
+		// No list of its own: the keeper numbers every file, gone ones
+		// dropped, new ones added.
+		if err := f.numberLocked(ctx, op, sc); err != nil {
+			return nil, err
+		}
+		f.syncedUL, f.syncedSC = f.ul, sc
+		return f.snapshotLocked(), nil
+	}
 	miss := missing(f.ul, sc, f.inflight)
 	if f.ul != nil && f.ul.guid != "" && len(miss) == 0 {
 		f.syncedUL, f.syncedSC = f.ul, sc
@@ -462,12 +475,20 @@ func (f *folder) syncHeldLocked(ctx context.Context, op string) (*uidlist, error
 		return f.ul, nil
 	}
 	var l *uidlist
+	var seeded mailbox.ID // the keeper's numbering the list takes over
 	if f.ul == nil {
-		v, err := nextUIDValidity(f.s.root, f.s.opts.Now(), f.s.opts.FileMode)
-		if err != nil {
-			return nil, f.err(op, 0, filepath.Join(f.s.root, uidvalidityName), err)
+		if l, seeded, err = f.seedFromKeeperLocked(ctx, op, sc); err != nil {
+			return nil, err
 		}
-		l = newUidlist(v, 1)
+		if l != nil {
+			miss = nil // the seed numbers every file
+		} else {
+			v, err := nextUIDValidity(f.s.root, f.s.opts.Now(), f.s.opts.FileMode)
+			if err != nil {
+				return nil, f.err(op, 0, filepath.Join(f.s.root, uidvalidityName), err)
+			}
+			l = newUidlist(v, 1)
+		}
 	} else {
 		l = f.ul.clone()
 	}
@@ -486,6 +507,14 @@ func (f *folder) syncHeldLocked(ctx context.Context, op string) (*uidlist, error
 	if err := f.writeUidlistLocked(ctx, op, l); err != nil {
 		return nil, err
 	}
+	if seeded != "" {
+		// The folder's own list has the numbering now; should that list
+		// be lost, a new numbering (a new UIDVALIDITY) must take its place,
+		// never this one with the UIDs the list gave since.
+		if err := f.s.opts.UIDs.Forget(ctx, seeded); err != nil {
+			f.s.warn("maildir: the UID keeper did not forget a numbering this folder took over", "dir", f.path, "err", err)
+		}
+	}
 	return l, nil
 }
 
@@ -494,25 +523,18 @@ func (f *folder) syncHeldLocked(ctx context.Context, op string) (*uidlist, error
 func (f *folder) assignInMemoryLocked(miss []string) {
 	var l *uidlist
 	if f.ul == nil {
-		// No uidlist: the UIDVALIDITY comes from the folder's path and file
-		// names, so two opens of an unchanged tree (a backup read twice)
-		// agree, and a tree whose files changed gets another.
-		sum := sha256.Sum256([]byte(f.s.realRoot + "/" + f.dir))
-		h := sha256.New()
-		h.Write(sum[:])
-		for _, base := range miss {
-			h.Write([]byte(base))
-			h.Write([]byte{0})
-		}
-		v := binary.BigEndian.Uint32(h.Sum(nil)) | 1
-		l = newUidlist(uid.Validity(v), 1)
-		l.guid = hex.EncodeToString(sum[:16])
+		// No uidlist and no keeper: the UIDVALIDITY comes from the
+		// folder's path and file names, so two opens of an unchanged tree
+		// (a backup read twice) agree, and a tree whose files changed gets
+		// another.
+		l = f.derivedList(miss)
 		f.synthetic = true
 	} else {
 		l = f.ul.clone()
 		if l.guid == "" {
-			sum := sha256.Sum256([]byte(f.s.realRoot + "/" + f.dir))
-			l.guid = hex.EncodeToString(sum[:16])
+			// A list without a GUID (Dovecot's version 1): an ID from what
+			// it holds and the mailbox's name, not from the path.
+			l.guid = derivedGUID("uidlist", l.validity, f.name)
 		}
 	}
 	if len(miss) > 0 {

@@ -51,6 +51,15 @@ type Options struct {
 	// DirMode and FileMode are the permissions of directories and files
 	// the store creates. Default 0700 and 0600.
 	DirMode, FileMode fs.FileMode
+	// UIDs keeps the UIDs of folders that have no dovecot-uidlist (nor
+	// Courier's courierimapuiddb) in a store opened read-only, so that
+	// they stay the same from one run to the next without anything being
+	// written into the tree; a store opened for writing seeds the
+	// dovecot-uidlist it creates from it. The journal provides one
+	// (journal.Journal.UIDKeeper). Nil: a read-only folder without a list
+	// is numbered in memory, from its path and file names, and every
+	// added or removed file renumbers it.
+	UIDs mailbox.UIDKeeper
 	// LockTimeout is how long to wait for a dovecot-uidlist lock before
 	// failing with an error wrapping mailbox.ErrTransient. Default 122 s,
 	// Dovecot's: a lock unchanged for 2 minutes is taken as stale.
@@ -129,8 +138,9 @@ type Store struct {
 
 	mu struct {
 		sync.Mutex
-		closed  bool
-		folders map[string]*folder // by directory name, "" for INBOX
+		closed   bool
+		folders  map[string]*folder    // by directory name, "" for INBOX
+		numbered map[mailbox.ID]string // the keeper's numberings folders hold, to their directories
 	}
 }
 

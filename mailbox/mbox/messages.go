@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
-	"github.com/mailrepl/mailrepl/mailbox/internal/readonly"
 	"github.com/mailrepl/mailrepl/uid"
 )
 
@@ -35,7 +34,7 @@ func (s *Store) Messages(ctx context.Context, name string, set uid.Set) iter.Seq
 			yield(mailbox.Message{}, err)
 			return
 		}
-		readonly.List(ctx, &s.base, op, name, set, len(x.entries), func(u uid.UID) mailbox.Message { return x.entries[u-1].message(u) }, yield)
+		x.num.List(ctx, &s.base, op, name, set, func(i int, u uid.UID) mailbox.Message { return x.entries[i].message(u) }, yield)
 	}
 }
 
@@ -68,10 +67,11 @@ func (s *Store) Open(ctx context.Context, name string, u uid.UID) (io.ReadCloser
 	if err != nil {
 		return nil, err
 	}
-	if u == 0 || int64(u) > int64(len(x.entries)) {
+	i, ok := x.num.Entry(u)
+	if !ok {
 		return nil, s.base.Err(op, name, u, "", mailbox.ErrNotFound)
 	}
-	e := x.entries[u-1]
+	e := x.entries[i]
 	file, err := os.Open(f.path)
 	if err != nil {
 		return nil, s.base.Err(op, name, u, f.path, err)

@@ -36,6 +36,14 @@ type Options struct {
 	// Location is the zone of From-line dates that name none. Default
 	// UTC (so that the dates do not depend on the machine that reads).
 	Location *time.Location
+	// UIDs keeps the UIDs of the messages (mailbox.UIDKeeper, e.g. the
+	// journal's), so that mail appended to the file, or removed from it,
+	// changes no other message's UID, UIDVALIDITY or mailbox ID, whether
+	// the file stays where it is or not. A message is known by its
+	// EmailID and the number of messages with that EmailID before it.
+	// Nil: the messages are numbered 1 to n in file order, and any change
+	// of the file gives a new UIDVALIDITY and mailbox ID.
+	UIDs mailbox.UIDKeeper
 }
 
 // Validate reports every problem with the options at once.
@@ -107,10 +115,9 @@ type folder struct {
 
 // index is what one pass over an mbox file learned.
 type index struct {
-	key      fileKey
-	entries  []entry // the listed messages; UID i+1 is entries[i]
-	validity uid.Validity
-	id       mailbox.ID
+	key     fileKey
+	entries []entry // the listed messages, in file order
+	num     *readonly.Numbered
 }
 
 // fileKey tells whether a file changed since it was indexed.
@@ -376,7 +383,20 @@ func (s *Store) build(ctx context.Context, f *folder) (*index, error) {
 		return nil, fmt.Errorf("%w: %d messages, more than UIDs can number", mailbox.ErrNotSupported, len(x.entries))
 	}
 	x.entries = slices.Clip(x.entries)
-	x.validity, x.id = identity(f.name, x.entries)
+	keys := func() []string {
+		seen := map[mailbox.EmailID]int{}
+		ks := make([]string, len(x.entries))
+		for i, e := range x.entries {
+			ks[i] = fmt.Sprintf("%s#%d", e.id.String(), seen[e.id])
+			seen[e.id]++
+		}
+		return ks
+	}
+	x.num, err = s.base.Number(ctx, s.opts.UIDs, "mbox", f.name, len(x.entries), keys, s.names,
+		func() (uid.Validity, mailbox.ID) { return identity(f.name, x.entries) })
+	if err != nil {
+		return nil, err
+	}
 	return x, nil
 }
 
@@ -399,9 +419,9 @@ func identity(name string, entries []entry) (uid.Validity, mailbox.ID) {
 func (x *index) info(name string) mailbox.Info {
 	return mailbox.Info{
 		Name:        name,
-		ID:          x.id,
-		UIDValidity: x.validity,
-		UIDNext:     uid.UID(len(x.entries) + 1),
+		ID:          x.num.ID,
+		UIDValidity: x.num.Validity,
+		UIDNext:     x.num.Next,
 	}
 }
 
