@@ -43,7 +43,7 @@ func treeState(t *testing.T, dir string) []string {
 // file, and nothing on disk changes.
 func TestNotmuchCorpora(t *testing.T) {
 	ctx := context.Background()
-	base := corpora.Path(t, "notmuch", "test", "corpora")
+	base := corpora.Notmuch(t)
 	var roots []string
 	filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() && d.Name() == "cur" {
@@ -118,7 +118,7 @@ func TestNotmuchCorpora(t *testing.T) {
 // non-Maildir++ subdirectories alone.
 func TestNotmuchCopyReadWrite(t *testing.T) {
 	ctx := context.Background()
-	src := corpora.Path(t, "notmuch", "test", "corpora", "default")
+	src := corpora.Notmuch(t, "default")
 	root := filepath.Join(t.TempDir(), "default")
 	if err := os.CopyFS(root, os.DirFS(src)); err != nil {
 		t.Fatal(err)
@@ -174,11 +174,11 @@ func TestNotmuchCopyReadWrite(t *testing.T) {
 	}
 }
 
-// TestSpamAssassinHam stores all of the spamassassin ham corpus, in
+// TestSpamAssassinHam stores the repository's spamassassin ham, in
 // batches, and reads every message back byte for byte.
 func TestSpamAssassinHam(t *testing.T) {
 	ctx := context.Background()
-	dir := corpora.Path(t, "spamassassin-ham")
+	dir := corpora.Ham(t)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestSpamAssassinHam(t *testing.T) {
 			files = append(files, e.Name())
 		}
 	}
-	if len(files) < 2400 {
+	if len(files) != corpora.HamMessages {
 		t.Fatalf("%d .eml files in %s", len(files), dir)
 	}
 	s := openTest(t, t.TempDir(), nil)

@@ -24,7 +24,7 @@ type hamMessage struct {
 
 func readHam(t *testing.T) []hamMessage {
 	t.Helper()
-	dir := corpora.Path(t, "spamassassin-ham")
+	dir := corpora.Ham(t)
 	files, err := filepath.Glob(filepath.Join(dir, "*.eml"))
 	if err != nil {
 		t.Fatal(err)
@@ -53,8 +53,8 @@ func readHam(t *testing.T) []hamMessage {
 // joined again with the same From lines, the messages give the same file.
 func TestSpamAssassinHam(t *testing.T) {
 	ham := readHam(t)
-	if len(ham) != 2403 {
-		t.Fatalf("spamassassin-ham holds %d messages, want 2403", len(ham))
+	if len(ham) != corpora.HamMessages {
+		t.Fatalf("spamassassin-ham holds %d messages, want %d", len(ham), corpora.HamMessages)
 	}
 	const madeUp = "From MAILER-DAEMON Mon Sep  2 00:00:00 2002"
 	var file []byte
