@@ -289,39 +289,6 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 	if err != nil {
 		return err
 	}
-	// An intent names the message by its EmailID. A message listed
-	// without one (a Maildir that Dovecot delivered into and that nothing
-	// cached) is read once for it first; the copy then checks its bytes
-	// against it, and the cache keeps it for the next runs.
-	known := ops[:0:0]
-	for _, op := range ops {
-		if op.Msg.EmailID.IsZero() && !op.Entry.EmailID.IsZero() {
-			op.Msg.EmailID = op.Entry.EmailID
-		}
-		if op.Msg.EmailID.IsZero() {
-			msg := op.Msg
-			msg.UID = op.FromUID
-			idn, err := m.resolve(ctx, op.From, msg, false)
-			if err != nil {
-				if a.messageFailure(op, err) {
-					continue
-				}
-				return err
-			}
-			op.Msg.EmailID = idn.EmailID
-		}
-		known = append(known, op)
-	}
-	ops = known
-	// Intents first, durable, so a crash after the store's write is
-	// recognised on the next run.
-	ib := o.State.Begin(o.Pair)
-	for _, op := range ops {
-		ib.PutIntent(m.src.ID, intentOf(op))
-	}
-	if err := ib.Commit(ctx); err != nil {
-		return fmt.Errorf("commit intents: %w", err)
-	}
 	dest := m.info(side)
 	var batch mailbox.Batch
 	if b, ok := w.(mailbox.Batcher); ok {
@@ -331,22 +298,65 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 		defer batch.Close()
 	}
 	done := ops[:0:0]
-	for _, op := range ops {
-		got, id, n, err := a.copyOne(ctx, w, batch, op)
-		if err != nil {
-			if a.messageFailure(op, err) {
-				continue
+	for len(ops) > 0 {
+		n := a.pieceLen(ops)
+		piece := ops[:n:n]
+		ops = ops[n:]
+		// An intent names the message by its EmailID. A message listed
+		// without one (a Maildir that Dovecot delivered into and that
+		// nothing cached) is read once for it first; the copy then checks
+		// its bytes against it, and the cache keeps it for the next runs.
+		// That read is part of the copy, which reads the same bytes again
+		// a moment later (from the page cache): the limiter is waited on
+		// once, by the copy, so the bytes reach the target at its pace.
+		// Under a limiter a batch is identified, made intents and copied
+		// a small piece at a time, so the reads run at most a piece ahead
+		// of the paced copies.
+		known := piece[:0:0]
+		for _, op := range piece {
+			if op.Msg.EmailID.IsZero() && !op.Entry.EmailID.IsZero() {
+				op.Msg.EmailID = op.Entry.EmailID
 			}
-			return err
+			if op.Msg.EmailID.IsZero() {
+				msg := op.Msg
+				msg.UID = op.FromUID
+				idn, err := m.identify(ctx, op.From, msg, false, false)
+				if err != nil {
+					if a.messageFailure(op, err) {
+						continue
+					}
+					return err
+				}
+				op.Msg.EmailID = idn.EmailID
+			}
+			known = append(known, op)
 		}
-		if side == Target {
-			op.Entry.Dst = got
-		} else {
-			op.Entry.Src = got
+		// Intents first, durable, so a crash after the store's write is
+		// recognised on the next run.
+		ib := o.State.Begin(o.Pair)
+		for _, op := range known {
+			ib.PutIntent(m.src.ID, intentOf(op))
 		}
-		op.Entry.EmailID = id
-		op.Msg.Size = n
-		done = append(done, op)
+		if err := ib.Commit(ctx); err != nil {
+			return fmt.Errorf("commit intents: %w", err)
+		}
+		for _, op := range known {
+			got, id, n, err := a.copyOne(ctx, w, batch, op)
+			if err != nil {
+				if a.messageFailure(op, err) {
+					continue
+				}
+				return err
+			}
+			if side == Target {
+				op.Entry.Dst = got
+			} else {
+				op.Entry.Src = got
+			}
+			op.Entry.EmailID = id
+			op.Msg.Size = n
+			done = append(done, op)
+		}
 	}
 	if batch != nil {
 		if err := batch.Commit(ctx); err != nil {
@@ -364,6 +374,30 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 		m.mr.Bytes += op.Msg.Size
 	}
 	return a.maybeCommit(ctx)
+}
+
+// Under a limiter, a batch of appends is identified, made intents and
+// copied in pieces of at most pieceMessages messages and pieceBytes bytes.
+const (
+	pieceMessages = 16
+	pieceBytes    = 256 << 10
+)
+
+// pieceLen returns how many of ops the next piece of a batch of appends
+// takes: all of them without a limiter (one intent commit per batch),
+// else at least one, and at most pieceMessages and pieceBytes.
+func (a *applier) pieceLen(ops []Op) int {
+	if a.m.s.opt.Limiter == nil {
+		return len(ops)
+	}
+	var size int64
+	for i, op := range ops {
+		size += op.Msg.Size
+		if i+1 >= pieceMessages || size >= pieceBytes {
+			return i + 1
+		}
+	}
+	return len(ops)
 }
 
 // messageFailure reports a failure that concerns one message only (its

@@ -793,8 +793,14 @@ func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
 }
 
 // resolve finds a message's identity, reading its body when no listing or
-// cache knows its EmailID.
+// cache knows its EmailID; the limiter is waited on for the bytes read.
 func (m *mboxSync) resolve(ctx context.Context, side Side, msg mailbox.Message, fp bool) (Identity, error) {
+	return m.identify(ctx, side, msg, fp, true)
+}
+
+// identify is resolve; wait says whether to wait on the limiter for the
+// bytes read (not when the read is part of a copy that waits for them).
+func (m *mboxSync) identify(ctx context.Context, side Side, msg mailbox.Message, fp, wait bool) (Identity, error) {
 	o := &m.s.opt
 	info := m.info(side)
 	idn := Identity{EmailID: msg.EmailID}
@@ -806,8 +812,10 @@ func (m *mboxSync) resolve(ctx context.Context, side Side, msg mailbox.Message, 
 	if !idn.EmailID.IsZero() && !fp {
 		return idn, nil
 	}
-	if err := m.wait(ctx, 0, msg.Size); err != nil {
-		return idn, err
+	if wait {
+		if err := m.wait(ctx, 0, msg.Size); err != nil {
+			return idn, err
+		}
 	}
 	what := "EmailID"
 	if fp {

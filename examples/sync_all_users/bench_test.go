@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -191,4 +192,78 @@ func joinLines(lines []string) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// BenchmarkRateLimitPlain mirrors plain Maildirs (no dovecot-uidlist:
+// every body is read for its EmailID before its copy) on a disk, in this
+// process, under -rate-bytes and -rate-msgs set to a rate this machine
+// keeps up with, and reports how each limit held: the messages or bytes
+// the JSON report gives over the run's wall time, the first second's burst
+// taken off ("limit-ratio-after-burst"; the wall time includes the
+// start: opening the journal, listing). TestRateLimitsHold measures the
+// same from outside, by the files' arrival on the target.
+//
+//	go test -run XXX -bench RateLimitPlain -benchtime 1x ./examples/sync_all_users
+func BenchmarkRateLimitPlain(b *testing.B) {
+	for _, bc := range []struct {
+		name, flag  string
+		users, msgs int
+		parallel    int
+	}{
+		{"bytes,users=1", "-rate-bytes", 1, 400, 1},
+		{"bytes,users=4,mailboxes=2", "-rate-bytes", 4, 150, 2},
+		{"msgs,users=4,mailboxes=2", "-rate-msgs", 4, 150, 2},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			root := diskDir(b)
+			src := filepath.Join(root, "src")
+			var users []string
+			var total int64
+			for i := range bc.users {
+				u := fmt.Sprintf("user%d", i)
+				users = append(users, u)
+				if err := benchPopulate(filepath.Join(src, u), uint64(i+1), bc.msgs, &mailgen.Options{AttachmentRate: -1, LargeRate: -1}); err != nil {
+					b.Fatal(err)
+				}
+				plainify(b, filepath.Join(src, u))
+				for _, f := range messageFiles(b, filepath.Join(src, u)) {
+					fi, err := os.Stat(f)
+					if err != nil {
+						b.Fatal(err)
+					}
+					total += fi.Size()
+				}
+			}
+			// A run of about 12 s.
+			rate := math.Round(float64(total) / 12)
+			if bc.flag == "-rate-msgs" {
+				rate = math.Round(float64(bc.users*bc.msgs) / 12)
+			}
+			runs := 0
+			for b.Loop() {
+				runs++
+				dst, j := filepath.Join(root, fmt.Sprintf("dst%d", runs)), filepath.Join(root, fmt.Sprintf("journal%d", runs))
+				args := append([]string{"-source", "maildir:" + src + "/{user}", "-target", "maildir:" + dst + "/{user}",
+					"-journal", j, "-json", "-concurrency", strconv.Itoa(bc.users), "-mailbox-concurrency", strconv.Itoa(bc.parallel),
+					bc.flag, strconv.FormatFloat(rate, 'f', 0, 64)}, users...)
+				var stdout bytes.Buffer
+				start := time.Now()
+				code := run(bg, args, &stdout, io.Discard)
+				sec := time.Since(start).Seconds()
+				if code != exitOK {
+					b.Fatalf("exit status %d: %s", code, stdout.String())
+				}
+				var out jsonOutput
+				if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+					b.Fatal(err)
+				}
+				moved := float64(out.Total["bytes"])
+				if bc.flag == "-rate-msgs" {
+					moved = float64(out.Total["appended"])
+				}
+				b.ReportMetric((moved-rate)/sec/rate, "limit-ratio-after-burst")
+				b.ReportMetric(sec, "s")
+			}
+		})
+	}
 }

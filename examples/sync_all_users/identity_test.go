@@ -21,7 +21,7 @@ import (
 // the messages (dovecot-uidlist, dovecot-keywords, …), leaving a Maildir
 // as Postfix, procmail or getmail write it, or as a file-level backup of
 // one holds it.
-func plainify(t *testing.T, root string) {
+func plainify(t testing.TB, root string) {
 	t.Helper()
 	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -35,7 +35,7 @@ func plainify(t *testing.T, root string) {
 }
 
 // messageFiles lists the message files of a Maildir tree (cur/ and new/).
-func messageFiles(t *testing.T, root string) []string {
+func messageFiles(t testing.TB, root string) []string {
 	t.Helper()
 	var out []string
 	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
