@@ -112,6 +112,10 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 	if a.changes != nil {
 		opts.Skip = a.skip
 	}
+	if !cfg.dryRun {
+		opts.Estimate = a.estimate
+		opts.Limits = a.batchLimits
+	}
 	a.runner = batch.NewRunner(opts)
 	logw.Set(a.runner.Log())
 
@@ -286,7 +290,7 @@ func (a *app) syncOnce(ctx context.Context, user string, ids storeIDs, h *rateli
 		Concurrency: cfg.mailboxConcurrency,
 		DryRun:      cfg.dryRun,
 		Stop:        a.stop,
-		Progress:    a.runner.Copied,
+		Progress:    a.runner.CopiedBy(user),
 		Logger:      logger,
 	}
 	if cfg.deleteTargetOnly {

@@ -41,7 +41,13 @@ type progress struct {
 		ran      int         // users whose job ran to an end (for the ETA)
 		shown    bool        // a live line is on the terminal
 		window   []rateStamp // recent counts, for the current rate
+
+		users      map[string]*userWork // by name, for the ETA
+		sized      int                  // users whose work is planned
+		plannedAll Work                 // the planned work of the sized users
 	}
+	// limits, if not nil, returns the most the batch may move per second.
+	limits func() Rates
 }
 
 type rateStamp struct {
@@ -128,8 +134,10 @@ func (p *progress) lineLocked() string {
 		p.mu.window = p.mu.window[1:]
 	}
 	var msgRate, byteRate float64
+	var span time.Duration
 	if first := p.mu.window[0]; now.Sub(first.t) > 0 {
-		dt := now.Sub(first.t).Seconds()
+		span = now.Sub(first.t)
+		dt := span.Seconds()
 		msgRate, byteRate = float64(msgs-first.msgs)/dt, float64(bytes-first.bytes)/dt
 	} else if el := now.Sub(p.start).Seconds(); el > 0 {
 		msgRate, byteRate = float64(msgs)/el, float64(bytes)/el
@@ -148,18 +156,33 @@ func (p *progress) lineLocked() string {
 	}
 	elapsed := now.Sub(p.start)
 	fmt.Fprintf(&b, ", %d messages, %s copied, %.0f msg/s, %s/s, elapsed %s, ETA %s",
-		msgs, FormatBytes(bytes), msgRate, FormatBytes(int64(byteRate)), FormatDuration(elapsed), p.etaLocked(elapsed))
+		msgs, FormatBytes(bytes), msgRate, FormatBytes(int64(byteRate)), FormatDuration(elapsed),
+		p.etaLocked(elapsed, Rates{msgRate, byteRate}, span))
+	b.WriteString(p.inFlightLocked())
 	return b.String()
 }
 
-// etaLocked estimates the time left from the pace at which users finished
-// so far (users that ran; those found done or skipped cost nothing).
-func (p *progress) etaLocked(elapsed time.Duration) string {
+// etaLocked estimates the time left. From the work left, when the
+// listings of some users gave it ([Options.Estimate]): messages and bytes
+// still to copy, at the rate measured over the last seconds (span) and
+// within the limits in force; "(12.3 MB, 1800 messages left)" follows.
+// Else from the pace at which users finished so far (users that ran;
+// those found done or skipped cost nothing).
+func (p *progress) etaLocked(elapsed time.Duration, measured Rates, span time.Duration) string {
 	left := p.mu.total - p.mu.finished
-	switch {
-	case left == 0:
+	if left == 0 {
 		return "0s"
-	case p.mu.ran == 0 || elapsed <= 0:
+	}
+	if work, ok := p.workLeftLocked(); ok {
+		var limits Rates
+		if p.limits != nil {
+			limits = p.limits()
+		}
+		if eta, ok := etaFromWork(work, measured, span, limits); ok {
+			return fmt.Sprintf("%s (%s, %d messages left)", FormatDuration(eta), FormatBytes(work.Bytes), work.Msgs)
+		}
+	}
+	if p.mu.ran == 0 || elapsed <= 0 {
 		return "unknown"
 	}
 	perUser := float64(elapsed) / float64(p.mu.ran)

@@ -99,8 +99,9 @@ type UserResult struct {
 	Reason   string        `json:"reason,omitempty"`
 	Counts   Counts        `json:"counts"`
 	Duration time.Duration `json:"duration_ns"`
-	Report   Outcome       `json:"report,omitempty"` // the job's outcome, when it ran
-	Err      error         `json:"-"`                // the job's error, when it failed or stopped
+	Planned  *Work         `json:"planned,omitempty"` // what its listings said it had to copy, when they were read first
+	Report   Outcome       `json:"report,omitempty"`  // the job's outcome, when it ran
+	Err      error         `json:"-"`                 // the job's error, when it failed or stopped
 }
 
 // Result is what a batch did.
@@ -112,6 +113,9 @@ type Result struct {
 	Total    Counts         `json:"total"`   // what the jobs of this run did
 	Statuses map[Status]int `json:"statuses"`
 	Users    []UserResult   `json:"users"` // in the order given
+	// Work gives what the listings planned and how the copying went,
+	// when the batch had an Estimate.
+	Work *WorkReport `json:"work,omitempty"`
 
 	columns []Column // of the summary table
 }
@@ -173,6 +177,16 @@ type Options struct {
 	Columns []Column
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Estimate, if not nil, returns the messages and bytes a user's job
+	// will copy, from listings of its stores (no body read). The runner
+	// asks for every user in the batch's order, one at a time, ahead of
+	// the jobs, so that the ETA rests on the work left; users not asked
+	// yet count as the average of those that were. A failed estimate
+	// leaves the user unsized.
+	Estimate func(ctx context.Context, user string) (Work, error)
+	// Limits, if not nil, returns the most messages and bytes per second
+	// the batch may move (zero: no limit), for the ETA.
+	Limits func() Rates
 }
 
 func (o *Options) withDefaults() Options {
@@ -209,7 +223,7 @@ type Runner struct {
 // NewRunner returns a Runner. It does no I/O.
 func NewRunner(opts *Options) *Runner {
 	o := opts.withDefaults()
-	r := &Runner{opts: o, p: &progress{w: o.Progress, terminal: o.Terminal, width: o.Width, interval: o.Interval, now: o.Now}}
+	r := &Runner{opts: o, p: &progress{w: o.Progress, terminal: o.Terminal, width: o.Width, interval: o.Interval, now: o.Now, limits: o.Limits}}
 	r.log = slog.New(slog.NewTextHandler(r.Log(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return r
 }
@@ -217,6 +231,12 @@ func NewRunner(opts *Options) *Runner {
 // Copied counts messages and bytes copied, for the progress display: a
 // job's replica.Options.Progress. It is safe for concurrent use.
 func (r *Runner) Copied(msgs int, bytes int64) { r.p.add(msgs, bytes) }
+
+// CopiedBy returns the Copied of one user's job, which also counts what
+// that user copied, for its progress and the ETA.
+func (r *Runner) CopiedBy(user string) func(msgs int, bytes int64) {
+	return func(msgs int, bytes int64) { r.p.copiedBy(user, msgs, bytes) }
+}
 
 // Log returns a writer for log lines that keeps them apart from the
 // progress line (io.Discard when there is no progress writer).
@@ -252,6 +272,13 @@ func (r *Runner) Run(ctx context.Context, users []string, job Job) *Result {
 	showDone := make(chan struct{})
 	shown := make(chan struct{})
 	go func() { r.p.run(showDone); close(shown) }()
+	sizingDone := make(chan struct{})
+	sized := make(chan struct{})
+	if o.Estimate != nil {
+		go func() { r.p.size(ctx, users, o.Estimate, mergeStop(o.Stop, sizingDone)); close(sized) }()
+	} else {
+		close(sized)
+	}
 
 	var (
 		wg  sync.WaitGroup
@@ -259,6 +286,8 @@ func (r *Runner) Run(ctx context.Context, users []string, job Job) *Result {
 		sem = make(chan struct{}, o.Concurrency)
 	)
 	finish := func(i int, ur UserResult, ran bool) {
+		r.p.ended(ur.User)
+		ur.Planned = r.p.plannedOf(ur.User)
 		res.Users[i] = ur
 		r.p.finish(ur.Status, ran)
 		if o.OnResult != nil {
@@ -309,6 +338,7 @@ func (r *Runner) Run(ctx context.Context, users []string, job Job) *Result {
 			continue
 		}
 		wg.Add(1)
+		r.p.started(user)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			ur := r.runOne(ctx, user, job)
@@ -316,10 +346,19 @@ func (r *Runner) Run(ctx context.Context, users []string, job Job) *Result {
 		}()
 	}
 	wg.Wait()
+	close(sizingDone)
+	<-sized
 	close(showDone)
 	<-shown
 
 	res.Duration = o.Now().Sub(res.Start)
+	if o.Estimate != nil {
+		var limits Rates
+		if o.Limits != nil {
+			limits = o.Limits()
+		}
+		res.Work = r.p.report(res.Duration, limits)
+	}
 	for _, u := range res.Users {
 		res.Statuses[u.Status]++
 		if u.Status == StatusPending || u.Status == StatusStopped {
