@@ -180,7 +180,7 @@ func TestProgressNotTerminal(t *testing.T) {
 	}
 	code, _, stderr := runInProcess(t, tr.args("-progress-interval", "50ms", "-rate-msgs", "150", "-concurrency", "1", "a", "b", "c")...)
 	require.Equal(t, exitOK, code, stderr)
-	line := regexp.MustCompile(`^progress: users [0-3]/3, \d+ messages, [0-9.]+ (B|kB|MB) copied, \d+ msg/s, [0-9.]+ (B|kB|MB)/s, elapsed [0-9.]+m?s, ETA (unknown|[0-9.]+m?s)$`)
+	line := regexp.MustCompile(`^progress: users [0-3]/3, \d+ messages, [0-9.]+ (B|kB|MB) copied, \d+ msg/s, [0-9.]+ (B|kB|MB)/s, elapsed [0-9.]+m?s, ETA (unknown|[0-9.]+m?s( \([0-9.]+ (B|kB|MB), \d+ messages left\))?)(; in flight: .*% of .*)?$`)
 	var lines []string
 	for l := range strings.SplitSeq(strings.TrimSpace(stderr), "\n") {
 		if strings.HasPrefix(l, "progress: ") {
