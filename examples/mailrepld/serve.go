@@ -181,9 +181,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			tlsNote += ", client certificates required"
 		}
 	}
-	// The address line is the one thing written to the standard output:
-	// with -listen 127.0.0.1:0 it tells the port chosen.
-	fmt.Fprintf(stdout, "mailrepld: serving %s on %s, %s\n", tmpl, l.Addr(), tlsNote)
+	// With -listen 127.0.0.1:0 this line tells the port chosen.
+	fmt.Fprintf(stderr, "mailrepld: serving %s on %s, %s\n", tmpl, l.Addr(), tlsNote)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l, creds) }()
 	select {

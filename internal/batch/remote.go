@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/mailbox/remote"
+	"github.com/mailrepl/mailrepl/ratelimit"
 )
 
 // The mailrepl scheme: "mailrepl://HOST:PORT/{user}", a user's store on a
@@ -181,4 +182,22 @@ func (t Template) WithAuthFlag(flag, path string) (Template, error) {
 		return t, fmt.Errorf("-%s: %w", flag, err)
 	}
 	return u, nil
+}
+
+// SideObserver is the remote.Observer of a rate limiter's handle for one
+// side of a sync (target false: the source's server).
+func SideObserver(h *ratelimit.Handle, target bool) remote.Observer {
+	if h == nil {
+		return nil
+	}
+	return sideObserver{h, target}
+}
+
+type sideObserver struct {
+	h      *ratelimit.Handle
+	target bool
+}
+
+func (o sideObserver) Observe(latency time.Duration, overloaded bool, retryAfter time.Duration) {
+	o.h.Observe(o.target, latency, overloaded, retryAfter)
 }
