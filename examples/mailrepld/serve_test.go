@@ -158,6 +158,7 @@ func TestMirrorKeepsUIDs(t *testing.T) {
 	mutate(t, filepath.Join(src, "alice"), 7)
 	mirror()
 	mirror()
+	dovecotSame(t, filepath.Join(src, "alice"), filepath.Join(replica, "alice"))
 }
 
 // compareAll checks that local and replica mirror src, and that the two
@@ -178,4 +179,3 @@ func compareAll(t *testing.T, src, local, replica string) {
 func maildirOpen(dir string) (mailbox.Store, error) {
 	return batch.MustParseTemplate("maildir:"+filepath.Dir(dir)+"/{user}").Open(filepath.Base(dir), batch.OpenOptions{})
 }
-
