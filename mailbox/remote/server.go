@@ -256,24 +256,55 @@ func (s *Server) endLocked(id string, se *session) error {
 	return se.store.store.Close()
 }
 
-// connCounter counts connections, and marks those beyond MaxConns.
+// connCounter admits connections up to MaxConns: a connection is
+// admitted at its first call when fewer than MaxConns are, and stays
+// admitted until it ends; calls on one not admitted are refused as
+// overloaded, and admit it once a slot is free.
 type connCounter struct{ s *Server }
 
-type excessKey struct{}
+type connKey struct{}
+
+// connState is what the server knows of one connection.
+type connState struct {
+	mu       sync.Mutex
+	admitted bool
+}
 
 func (c connCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
 func (c connCounter) HandleRPC(context.Context, stats.RPCStats)                       {}
 func (c connCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
-	n := c.s.conns.Add(1)
-	if max := c.s.opts.MaxConns; max > 0 && n > int64(max) {
-		return context.WithValue(ctx, excessKey{}, true)
-	}
-	return ctx
+	return context.WithValue(ctx, connKey{}, &connState{})
 }
-func (c connCounter) HandleConn(_ context.Context, st stats.ConnStats) {
-	if _, ok := st.(*stats.ConnEnd); ok {
+func (c connCounter) HandleConn(ctx context.Context, st stats.ConnStats) {
+	cs, _ := ctx.Value(connKey{}).(*connState)
+	if _, ok := st.(*stats.ConnEnd); !ok || cs == nil {
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.admitted {
+		cs.admitted = false
 		c.s.conns.Add(-1)
 	}
+}
+
+// admit admits the call's connection, or tells that MaxConns are.
+func (s *Server) admit(ctx context.Context) bool {
+	cs, _ := ctx.Value(connKey{}).(*connState)
+	if s.opts.MaxConns <= 0 || cs == nil {
+		return true
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.admitted {
+		return true
+	}
+	if s.conns.Add(1) > int64(s.opts.MaxConns) {
+		s.conns.Add(-1)
+		return false
+	}
+	cs.admitted = true
+	return true
 }
 
 // guard authenticates a call and admits it within the caps; release
@@ -287,8 +318,8 @@ func (s *Server) guard(ctx context.Context, method string) (release func(), err 
 		s.log.Warn("call refused: bad or missing token", "peer", addr, "method", method)
 		return nil, statusDetail(codes.Unauthenticated, "remote: bad or missing token", &wire.ErrorDetail{Kinds: []string{"unauthenticated"}, Cause: "bad or missing token"})
 	}
-	if ctx.Value(excessKey{}) != nil {
-		return nil, s.overloaded(fmt.Sprintf("more than %d connections", s.opts.MaxConns))
+	if !s.admit(ctx) {
+		return nil, s.overloaded(fmt.Sprintf("%d connections served", s.opts.MaxConns))
 	}
 	select {
 	case s.streams <- struct{}{}:
