@@ -347,4 +347,3 @@ func (p *proxy) cut() {
 	}
 	p.conns = nil
 }
-
