@@ -5,12 +5,12 @@
 // remote Maildir keeps UIDVALIDITY, UIDs, private flags and EmailIDs as a
 // local one does:
 //
-//	mailrepld serve -listen :4190 -store maildir:/srv/mail/{user} \
+//	mailrepld serve -listen :7143 -store maildir:/srv/mail/{user} \
 //	    -token-file /etc/mailrepl/token \
 //	    -tls-cert /etc/mailrepl/cert.pem -tls-key /etc/mailrepl/key.pem \
 //	    [-client-ca /etc/mailrepl/clients.pem] [-max-conns 64]
 //
-// Clients then name a user's store mailrepl://HOST:4190/{user}.
+// Clients then name a user's store mailrepl://HOST:7143/{user}.
 //
 // # Security
 //

@@ -91,7 +91,7 @@ func TestRefusals(t *testing.T) {
 		require.NotContains(t, p.stderr, "serving")
 	})
 	t.Run("PlaintextClientOffLoopback", func(t *testing.T) {
-		_, err := remote.Dial(bg, "192.0.2.1:4190", "alice", &remote.Options{Token: token})
+		_, err := remote.Dial(bg, "192.0.2.1:7143", "alice", &remote.Options{Token: token})
 		require.ErrorIs(t, err, remote.ErrInsecure)
 	})
 	t.Run("Usage", func(t *testing.T) {
