@@ -21,7 +21,7 @@ var bg = context.Background()
 
 // The programs, built by TestMain: the server, and sync_all_users to
 // mirror to it.
-var binary, syncBinary string
+var binary, syncBinary, restoreBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "mailrepld-bin-")
@@ -31,7 +31,8 @@ func TestMain(m *testing.M) {
 	}
 	binary = filepath.Join(dir, "mailrepld")
 	syncBinary = filepath.Join(dir, "sync_all_users")
-	for _, b := range []struct{ out, pkg string }{{binary, "."}, {syncBinary, "../sync_all_users"}} {
+	restoreBinary = filepath.Join(dir, "restore")
+	for _, b := range []struct{ out, pkg string }{{binary, "."}, {syncBinary, "../sync_all_users"}, {restoreBinary, "../restore"}} {
 		if out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.pkg, err, out)
 			os.Exit(1)
@@ -103,7 +104,12 @@ func populate(t *testing.T, dir string, n int, seed uint64) {
 // its output.
 func runSync(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	out, err := exec.Command(syncBinary, args...).CombinedOutput()
+	return runProgram(t, syncBinary, args...)
+}
+
+func runProgram(t *testing.T, bin string, args ...string) (int, string) {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), string(out)
 	}

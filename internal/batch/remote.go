@@ -201,3 +201,6 @@ type sideObserver struct {
 func (o sideObserver) Observe(latency time.Duration, overloaded bool, retryAfter time.Duration) {
 	o.h.Observe(o.target, latency, overloaded, retryAfter)
 }
+
+// Remote reports whether t names stores on a mailrepl server.
+func (t Template) Remote() bool { return t.scheme == "mailrepl" }
