@@ -196,8 +196,8 @@ func isLoopbackAddr(a net.Addr) bool {
 	return err == nil && IsLoopback(host)
 }
 
-// Close stops the server: calls in flight are ended, and every store is
-// closed.
+// Close stops the server: it stops taking calls, gives those in flight
+// a few seconds to end (then ends them), and closes every store.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.mu.closed {
@@ -210,7 +210,14 @@ func (s *Server) Close() error {
 	close(s.stop)
 	<-s.done
 	if g != nil {
-		g.Stop()
+		stopped := make(chan struct{})
+		go func() { g.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			g.Stop()
+			<-stopped
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
