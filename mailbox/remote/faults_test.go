@@ -347,3 +347,31 @@ func (p *proxy) cut() {
 	}
 	p.conns = nil
 }
+
+// TestCompress: with Compress, bodies and listings cross gzipped and come
+// back byte for byte.
+func TestCompress(t *testing.T) {
+	ts := startServer(t, ServerOptions{Open: memOpener()})
+	s := dial(t, ts.addr, "alice", &Options{Compress: true})
+	defer s.Close()
+	ctx := context.Background()
+	body := bytes.Repeat([]byte("compressible line\r\n"), 50_000)
+	u, err := s.Append(ctx, mailbox.Inbox, mailbox.BytesLiteral(body), mailbox.AppendMeta{Flags: mailbox.MustFlags(mailbox.Seen)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := s.Open(ctx, mailbox.Inbox, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("body back: %d bytes, %v; want %d bytes", len(got), err, len(body))
+	}
+	for m, err := range s.Messages(ctx, mailbox.Inbox, uid.All) {
+		if err != nil || m.UID != u || !m.Flags.Has(mailbox.Seen) || m.Size != int64(len(body)) {
+			t.Fatalf("listing: %v %v", m, err)
+		}
+	}
+}
