@@ -48,7 +48,11 @@
 //     that a running Dovecot 2.3 shares, with Dovecot's UIDs, UIDVALIDITY,
 //     flags and keywords. mailbox/mbox and mailbox/loose read mbox files
 //     and directories of loose message files (lost+found, .eml folders),
-//     read only, for restores and migrations. Each passes the conformance
+//     read only, for restores and migrations. mailbox/remote is a store
+//     on another machine, over mailrepl's own protocol (gRPC): its client
+//     has every capability of the store the server exposes, so a mirror
+//     to a remote Maildir keeps UIDs as a local one does, and its Server
+//     is what examples/mailrepld serves. Each passes the conformance
 //     suite in mailbox/mailboxtest (Run for stores, RunReader for
 //     read-only ones).
 //   - journal keeps, in a pebble database, a change log with named cursors

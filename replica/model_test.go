@@ -66,6 +66,7 @@ type modelConfig struct {
 	policy   TargetOnly
 	journal  bool // the state in a real journal (on disk), not in memory
 	maildir  bool // both stores are Maildir trees, not memstores
+	remote   bool // the target is reached through mailbox/remote over TCP
 }
 
 func (c modelConfig) String() string {
@@ -92,6 +93,9 @@ func (c modelConfig) String() string {
 	}
 	if c.maildir {
 		s = "maildir/" + s
+	}
+	if c.remote {
+		s = "remote/" + s
 	}
 	return s
 }
@@ -121,6 +125,12 @@ func TestModel(t *testing.T) {
 		{mode: Mirror, dstPlain: true, noIDs: true},
 		{mode: TwoWay, noIDs: true, journal: true},
 		{mode: Migrate, noIDs: true},
+		{mode: Mirror, remote: true},
+		{mode: Mirror, remote: true, journal: true},
+		{mode: Mirror, remote: true, maildir: true},
+		{mode: Mirror, remote: true, dstPlain: true, dstTrack: true},
+		{mode: TwoWay, remote: true},
+		{mode: Migrate, remote: true, maildir: true},
 	}
 	n := *flagScenarios
 	if n == 0 {
@@ -141,6 +151,9 @@ func TestModel(t *testing.T) {
 			}
 			if cfg.maildir {
 				count = max(1, n/10) // files, fsyncs
+			}
+			if cfg.remote {
+				count = max(1, count/20) // a server and a connection per store
 			}
 			for i := range count {
 				seed := uint64(i)*7919 + 1
@@ -780,6 +793,9 @@ func (m *model) replace(side Side, s mailbox.Store) {
 		m.rawS, m.src = s, wrap(m.cfg.srcPlain, false)
 	} else {
 		m.rawD, m.dst = s, wrap(m.cfg.dstPlain, m.cfg.dstTrack)
+		if m.cfg.remote {
+			m.dst = remoteTarget(m.t, m.dst)
+		}
 	}
 }
 

@@ -188,13 +188,22 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 	logger := slog.New(slog.NewTextHandler(a.runner.Log(), &slog.HandlerOptions{Level: a.logLevel})).With("user", user)
 	// The live store must exist: a template that names the wrong place
 	// must not make empty stores for every user.
-	path, _ := cfg.into.Expand(user)
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("live store %s: %w", intoID, err)
+	if cfg.into.Remote() {
+		// The server opens a store read-only only if it exists.
+		probe, err := cfg.into.Open(user, batch.OpenOptions{ReadOnly: true, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("live store %s: %w", intoID, err)
+		}
+		batch.CloseStore(probe, logger)
+	} else {
+		path, _ := cfg.into.Expand(user)
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("live store %s: %w", intoID, err)
+		}
 	}
 	// The live store's keeper, as sync_all_users numbers it (a backup
 	// gets none: it would take the live store's numbering).
-	into, err := cfg.into.Open(user, batch.OpenOptions{ReadOnly: cfg.dryRun, Logger: logger, UIDs: a.j.UIDKeeper(user)})
+	into, err := cfg.into.Open(user, batch.OpenOptions{ReadOnly: cfg.dryRun, Logger: logger, UIDs: a.j.UIDKeeper(user), Observer: batch.SideObserver(h, true)})
 	if err != nil {
 		return nil, fmt.Errorf("live store %s: %w", intoID, err)
 	}
@@ -228,7 +237,7 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 	if err != nil {
 		return out, err
 	}
-	from, err := cfg.from.OpenReader(user, batch.OpenOptions{Logger: logger})
+	from, err := cfg.from.OpenReader(user, batch.OpenOptions{Logger: logger, Observer: batch.SideObserver(h, false)})
 	if err != nil {
 		return out, fmt.Errorf("backup %s: %w", fromID, err)
 	}

@@ -63,8 +63,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		c                                 config
 		into, from, user, policy, exclude string
 		since, until                      string
+		intoAuth, fromAuth                string
 	)
 	fs.StringVar(&into, "into", "", "the live store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}")
+	fs.StringVar(&intoAuth, "into-auth", "", "mailrepl:// live store: a `FILE` whose first line is the token (later lines: ca-file PATH, cert-file PATH, key-file PATH, plaintext)")
+	fs.StringVar(&fromAuth, "from-auth", "", "mailrepl:// backup: a `FILE` as for -into-auth")
 	fs.StringVar(&from, "from", "", "the backup or recovered store of each user (`TMPL`): maildir:DIR, mbox:FILE-OR-DIR or loose:DIR with {user}; absent: recover only")
 	fs.StringVar(&c.usersFile, "users", "", "a `FILE` of user names, one per line, '#' comments; '-' reads standard input")
 	fs.StringVar(&user, "user", "", "one user (`NAME`)")
@@ -97,10 +100,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		bad("-into: %v", err)
 	} else if !c.into.Writable() {
 		bad("-into: %s stores are read-only: the live store must be a maildir", c.into.Scheme())
+	} else if c.into, err = c.into.WithAuthFlag("into-auth", intoAuth); err != nil {
+		bad("-into: %v", err)
 	}
 	if from != "" {
 		c.hasFrom = true
 		if c.from, err = batch.ParseTemplate(from); err != nil {
+			bad("-from: %v", err)
+		} else if c.from, err = c.from.WithAuthFlag("from-auth", fromAuth); err != nil {
 			bad("-from: %v", err)
 		} else if c.into.String() != "" && c.into.Same(c.from) {
 			bad("-from and -into name the same stores")

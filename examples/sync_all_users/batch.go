@@ -15,6 +15,7 @@ import (
 	"github.com/mailrepl/mailrepl/journal"
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/mailbox/memstore"
+	"github.com/mailrepl/mailrepl/mailbox/remote"
 	"github.com/mailrepl/mailrepl/ratelimit"
 	"github.com/mailrepl/mailrepl/replica"
 )
@@ -259,7 +260,7 @@ func (a *app) syncOnce(ctx context.Context, user string, ids storeIDs, h *rateli
 	cfg := a.cfg
 	var src batch.ReadCloser
 	var err error
-	open := batch.OpenOptions{Logger: logger, UIDs: a.keeper(user)}
+	open := batch.OpenOptions{Logger: logger, UIDs: a.keeper(user), Observer: batch.SideObserver(h, false)}
 	if writable && !cfg.dryRun {
 		src, err = cfg.source.Open(user, open)
 	} else {
@@ -269,7 +270,7 @@ func (a *app) syncOnce(ctx context.Context, user string, ids storeIDs, h *rateli
 		return nil, fmt.Errorf("source %s: %w", ids.src, err)
 	}
 	defer batch.CloseStore(src, logger)
-	dst, err := a.openTarget(ctx, user, src, logger)
+	dst, err := a.openTarget(ctx, user, src, batch.SideObserver(h, true), logger)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", ids.dst, err)
 	}
@@ -360,11 +361,11 @@ func (a *app) stopped() bool {
 // first sync makes of the INBOX it creates (realigned to the source's
 // UIDVALIDITY before anything is copied), so that the plan shows the
 // copies.
-func (a *app) openTarget(ctx context.Context, user string, src mailbox.Reader, logger *slog.Logger) (mailbox.Store, error) {
+func (a *app) openTarget(ctx context.Context, user string, src mailbox.Reader, ob remote.Observer, logger *slog.Logger) (mailbox.Store, error) {
 	if !a.cfg.dryRun {
-		return a.cfg.target.Open(user, batch.OpenOptions{Logger: logger})
+		return a.cfg.target.Open(user, batch.OpenOptions{Logger: logger, Observer: ob})
 	}
-	dst, err := a.cfg.target.Open(user, batch.OpenOptions{ReadOnly: true, Logger: logger})
+	dst, err := a.cfg.target.Open(user, batch.OpenOptions{ReadOnly: true, Logger: logger, Observer: ob})
 	if !errors.Is(err, mailbox.ErrNotFound) {
 		return dst, err
 	}

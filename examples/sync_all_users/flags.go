@@ -64,13 +64,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		fs.PrintDefaults()
 	}
 	var (
-		c                    config
-		source, target, mode string
-		shard                string
+		c                      config
+		source, target, mode   string
+		shard                  string
+		sourceAuth, targetAuth string
 	)
 	fs.StringVar(&c.usersFile, "users", "", "a `FILE` of user names, one per line, '#' comments; '-' reads standard input")
 	fs.StringVar(&source, "source", "", "the source store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}; mbox:PATH and loose:DIR (read only) can be migrated or mirrored from")
 	fs.StringVar(&target, "target", "", "the target store of each user, a template (`TMPL`) such as maildir:/replica/{user}")
+	fs.StringVar(&sourceAuth, "source-auth", "", "mailrepl:// source: a `FILE` whose first line is the token (later lines: ca-file PATH, cert-file PATH, key-file PATH, plaintext)")
+	fs.StringVar(&targetAuth, "target-auth", "", "mailrepl:// target: a `FILE` as for -source-auth")
 	fs.StringVar(&mode, "mode", "mirror", "the mode (`M`): mirror (the target becomes the source), sync (two-way) or migrate (copy what the target lacks)")
 	fs.StringVar(&c.journal, "journal", "", "the journal's directory (`DIR`): sync state and the batch's progress (needed except with -dry-run)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "users synced at once")
@@ -150,6 +153,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 				bad("-source: %v", err)
 			}
 			if c.target, err = batch.ParseTemplate(target); err != nil {
+				bad("-target: %v", err)
+			}
+			if c.source, err = c.source.WithAuthFlag("source-auth", sourceAuth); err != nil {
+				bad("-source: %v", err)
+			}
+			if c.target, err = c.target.WithAuthFlag("target-auth", targetAuth); err != nil {
 				bad("-target: %v", err)
 			}
 			if err == nil && !c.target.Writable() {

@@ -20,6 +20,8 @@
 //   - mailrepl: replica.Mirror between two maildir stores, in this
 //     process, the state in a journal; files and directories are fsynced,
 //     the journal syncs every commit;
+//   - mailrepl-remote: the same, B reached through mailbox/remote's
+//     server on 127.0.0.1 in this process (the protocol over loopback);
 //   - dsync: `doveadm backup` with Dovecot's defaults (mail_fsync =
 //     optimized), which hard-links message files when A and B share a file
 //     system and their folders have the same permissions, as here;
@@ -47,6 +49,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -63,7 +66,9 @@ import (
 
 	"github.com/mailrepl/mailrepl/internal/mailgen"
 	"github.com/mailrepl/mailrepl/journal"
+	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/mailbox/maildir"
+	"github.com/mailrepl/mailrepl/mailbox/remote"
 	"github.com/mailrepl/mailrepl/replica"
 )
 
@@ -147,7 +152,9 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	for _, name := range c.tools {
 		switch name {
 		case "mailrepl":
-			tools = append(tools, tool{name, func(ctx context.Context, dir, kase string) error { return mirror(ctx, c, dir, kase) }})
+			tools = append(tools, tool{name, func(ctx context.Context, dir, kase string) error { return mirror(ctx, c, dir, kase, false) }})
+		case "mailrepl-remote":
+			tools = append(tools, tool{name, func(ctx context.Context, dir, kase string) error { return mirror(ctx, c, dir, kase, true) }})
 		case "dsync", "dsync-copy":
 			if _, err := exec.LookPath("doveadm"); err != nil {
 				fmt.Fprintf(out, "doveadm is not installed: the %s rows are left out (apt-get install dovecot-core)\n", name)
@@ -171,7 +178,7 @@ func run(ctx context.Context, c config, out io.Writer) error {
 				return command(ctx, "rsync", args...).Run()
 			}})
 		default:
-			return fmt.Errorf("vsdsync: unknown tool %q (want mailrepl, dsync, dsync-copy or rsync)", name)
+			return fmt.Errorf("vsdsync: unknown tool %q (want mailrepl, mailrepl-remote, dsync, dsync-copy or rsync)", name)
 		}
 	}
 
@@ -269,10 +276,12 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	}
 	fmt.Fprintln(out)
 	for _, kase := range cases {
-		ours := median(results[kase]["mailrepl"])
-		for _, other := range []string{"dsync-copy", "dsync", "rsync"} {
-			if rs := results[kase][other]; len(rs) > 0 && ours > 0 {
-				fmt.Fprintf(out, "%-11s mailrepl / %-10s = %.2f\n", kase, other, ours/median(rs))
+		for _, name := range []string{"mailrepl", "mailrepl-remote"} {
+			ours := median(results[kase][name])
+			for _, other := range []string{"mailrepl", "dsync-copy", "dsync", "rsync"} {
+				if rs := results[kase][other]; other != name && len(rs) > 0 && ours > 0 {
+					fmt.Fprintf(out, "%-11s %s / %-10s = %.2f\n", kase, name, other, ours/median(rs))
+				}
 			}
 		}
 	}
@@ -321,14 +330,25 @@ func timed(ctx context.Context, c config, env *doveadm, t tool, dir, kase string
 	return result{secs: secs, verify: v}, nil
 }
 
-// mirror is mailrepl's run: A into B, the state in dir/journal.
-func mirror(ctx context.Context, c config, dir, kase string) (err error) {
+// mirror is mailrepl's run: A into B, the state in dir/journal. With
+// remote, B is reached through a mailbox/remote server on 127.0.0.1 in
+// this process (mailrepl's own protocol over loopback TCP, plaintext).
+func mirror(ctx context.Context, c config, dir, kase string, remoteTarget bool) (err error) {
 	src, err := maildir.Open(filepath.Join(dir, "A"), nil)
 	if err != nil {
 		return err
 	}
 	defer closeInto(&err, src)
-	dst, err := maildir.Open(filepath.Join(dir, "B"), nil)
+	var dst mailbox.Store
+	if remoteTarget {
+		var srv *remote.Server
+		if dst, srv, err = serveRemote(ctx, filepath.Join(dir, "B")); err != nil {
+			return err
+		}
+		defer closeInto(&err, srv) // after dst's Close
+	} else {
+		dst, err = maildir.Open(filepath.Join(dir, "B"), nil)
+	}
 	if err != nil {
 		return err
 	}
@@ -355,6 +375,28 @@ func mirror(ctx context.Context, c config, dir, kase string) (err error) {
 		return fmt.Errorf("a mirror with nothing to do changed something: %+v", rep.Total)
 	}
 	return nil
+}
+
+// serveRemote serves the Maildir at root on 127.0.0.1 and dials it.
+func serveRemote(ctx context.Context, root string) (mailbox.Store, *remote.Server, error) {
+	const token = "vsdsync"
+	srv, err := remote.NewServer(remote.ServerOptions{Token: token, Open: func(context.Context, string, bool) (mailbox.Store, error) {
+		return maildir.Open(root, nil)
+	}})
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	go srv.Serve(l, nil)
+	st, err := remote.Dial(ctx, l.Addr().String(), "b", &remote.Options{Token: token})
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return st, srv, nil
 }
 
 func closeInto(err *error, c io.Closer) {

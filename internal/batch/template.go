@@ -11,6 +11,7 @@ import (
 	"github.com/mailrepl/mailrepl/mailbox/loose"
 	"github.com/mailrepl/mailrepl/mailbox/maildir"
 	"github.com/mailrepl/mailrepl/mailbox/mbox"
+	"github.com/mailrepl/mailrepl/mailbox/remote"
 )
 
 // ErrTemplate marks a store template that cannot be used.
@@ -27,21 +28,29 @@ const UserVar = "{user}"
 //	mbox     an mbox file, or a directory of them ([mbox.Open]), read only
 //	loose    a directory tree of message files, such as what fsck puts
 //	         in lost+found ([loose.Open]), read only
+//
+// and "mailrepl://HOST:PORT/{user}", a store on a machine that runs
+// `mailrepld serve`, read and written, with its credentials from an auth
+// file ([Template.WithAuth]).
 type Template struct {
 	raw    string // as given
 	scheme string
-	path   string // cleaned, still holding {user}
-	base   string // the directory above the first element holding {user}
+	path   string      // cleaned, still holding {user}
+	base   string      // the directory above the first element holding {user}; mailrepl: HOST:PORT
+	auth   *RemoteAuth // mailrepl: the credentials (WithAuth)
 }
 
 // ParseTemplate parses a store template.
 func ParseTemplate(s string) (Template, error) {
+	if strings.HasPrefix(s, remotePrefix) {
+		return parseRemote(s)
+	}
 	scheme, path, ok := strings.Cut(s, ":")
 	switch {
 	case !ok || scheme == "" || strings.ContainsAny(scheme, `/\`):
 		return Template{}, fmt.Errorf("%w %q: want SCHEME:PATH, e.g. maildir:/srv/mail/{user}", ErrTemplate, s)
 	case scheme != "maildir" && scheme != "mbox" && scheme != "loose":
-		return Template{}, fmt.Errorf("%w %q: unknown scheme %q (want maildir, mbox or loose)", ErrTemplate, s, scheme)
+		return Template{}, fmt.Errorf("%w %q: unknown scheme %q (want maildir, mbox, loose or mailrepl://)", ErrTemplate, s, scheme)
 	case !strings.Contains(path, UserVar):
 		return Template{}, fmt.Errorf("%w %q: the path does not hold %s, so every user would share one store", ErrTemplate, s, UserVar)
 	}
@@ -73,12 +82,17 @@ func (t Template) Scheme() string { return t.scheme }
 
 // Writable reports whether the template's stores can be written to
 // (maildir), and so be a target.
-func (t Template) Writable() bool { return t.scheme == "maildir" }
+func (t Template) Writable() bool { return t.scheme == "maildir" || t.scheme == "mailrepl" }
 
 // Server names the server a template's stores live on, for rate limits
 // and connection caps: the scheme and the directory above the users'
 // ("maildir:/srv/mail").
-func (t Template) Server() string { return t.scheme + ":" + t.base }
+func (t Template) Server() string {
+	if t.scheme == "mailrepl" {
+		return remotePrefix + t.base
+	}
+	return t.scheme + ":" + t.base
+}
 
 // Same reports whether t and u expand to the same stores.
 func (t Template) Same(u Template) bool {
@@ -117,6 +131,9 @@ func (t Template) ID(user string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if t.scheme == "mailrepl" {
+		return remotePrefix + p, nil
+	}
 	return t.scheme + ":" + p, nil
 }
 
@@ -147,10 +164,16 @@ type OpenOptions struct {
 	// Give it to the one store of the user that a sync follows, never to
 	// a backup that copies it.
 	UIDs mailbox.UIDKeeper
+	// Observer, for a mailrepl:// store, is told when its server answers
+	// "overloaded" (a rate limiter's handle, for the store's side).
+	Observer remote.Observer
 }
 
 // Open opens user's store, of a writable scheme (see Writable).
 func (t Template) Open(user string, opts OpenOptions) (mailbox.Store, error) {
+	if t.scheme == "mailrepl" {
+		return t.openRemote(user, opts)
+	}
 	p, err := t.Expand(user)
 	if err != nil {
 		return nil, err
@@ -171,7 +194,7 @@ type ReadCloser interface {
 // OpenReader opens user's store for reading, of any scheme. A maildir is
 // opened read-only: nothing in it is created or changed.
 func (t Template) OpenReader(user string, opts OpenOptions) (ReadCloser, error) {
-	if t.scheme == "maildir" {
+	if t.scheme == "maildir" || t.scheme == "mailrepl" {
 		opts.ReadOnly = true
 		return t.Open(user, opts)
 	}
