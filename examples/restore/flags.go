@@ -35,6 +35,8 @@ type config struct {
 	until      time.Time
 	quarantine string
 
+	intoAuth, fromAuth, caFile string
+
 	concurrency int
 	rates       batch.RateFlags
 	limits      ratelimit.Config
@@ -64,8 +66,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		into, from, user, policy, exclude string
 		since, until                      string
 	)
-	fs.StringVar(&into, "into", "", "the live store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}")
+	fs.StringVar(&into, "into", "", "the live store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user} or imaps://{user}@HOST")
 	fs.StringVar(&from, "from", "", "the backup or recovered store of each user (`TMPL`): maildir:DIR, mbox:FILE-OR-DIR or loose:DIR with {user}; absent: recover only")
+	fs.StringVar(&c.intoAuth, "into-auth", "", "IMAP -into: the `FILE` of credentials (lines LOGIN PASSWORD, LOGIN bearer:TOKEN, or * ADMIN PASSWORD); only its owner may read it")
+	fs.StringVar(&c.fromAuth, "from-auth", "", "IMAP -from: the `FILE` of credentials, as -into-auth")
+	fs.StringVar(&c.caFile, "ca-file", "", "IMAP: trust the certificate authorities of this PEM `FILE` instead of the system's")
 	fs.StringVar(&c.usersFile, "users", "", "a `FILE` of user names, one per line, '#' comments; '-' reads standard input")
 	fs.StringVar(&user, "user", "", "one user (`NAME`)")
 	fs.StringVar(&c.journal, "journal", "", "the journal's directory (`DIR`): tombstones, lost records, the EmailIDs syncs cached")
@@ -96,7 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	} else if c.into, err = batch.ParseTemplate(into); err != nil {
 		bad("-into: %v", err)
 	} else if !c.into.Writable() {
-		bad("-into: %s stores are read-only: the live store must be a maildir", c.into.Scheme())
+		bad("-into: %s stores are read-only: the live store must be a maildir or an IMAP account", c.into.Scheme())
 	}
 	if from != "" {
 		c.hasFrom = true

@@ -44,6 +44,9 @@ type config struct {
 	verbose          bool
 	progressInterval time.Duration
 
+	sourceAuth, targetAuth string
+	caFile                 string
+
 	demo         bool
 	demoMessages int
 	keep         bool
@@ -69,8 +72,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		shard                string
 	)
 	fs.StringVar(&c.usersFile, "users", "", "a `FILE` of user names, one per line, '#' comments; '-' reads standard input")
-	fs.StringVar(&source, "source", "", "the source store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}; mbox:PATH and loose:DIR (read only) can be migrated or mirrored from")
-	fs.StringVar(&target, "target", "", "the target store of each user, a template (`TMPL`) such as maildir:/replica/{user}")
+	fs.StringVar(&source, "source", "", "the source store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user} or imaps://{user}@imap.example.org; mbox:PATH and loose:DIR (read only) can be migrated or mirrored from")
+	fs.StringVar(&target, "target", "", "the target store of each user, a template (`TMPL`) such as maildir:/replica/{user} or imap://{user}@HOST:PORT")
+	fs.StringVar(&c.sourceAuth, "source-auth", "", "IMAP -source: the `FILE` of credentials (lines LOGIN PASSWORD, LOGIN bearer:TOKEN, or * ADMIN PASSWORD); only its owner may read it")
+	fs.StringVar(&c.targetAuth, "target-auth", "", "IMAP -target: the `FILE` of credentials, as -source-auth")
+	fs.StringVar(&c.caFile, "ca-file", "", "IMAP: trust the certificate authorities of this PEM `FILE` instead of the system's")
 	fs.StringVar(&mode, "mode", "mirror", "the mode (`M`): mirror (the target becomes the source), sync (two-way) or migrate (copy what the target lacks)")
 	fs.StringVar(&c.journal, "journal", "", "the journal's directory (`DIR`): sync state and the batch's progress (needed except with -dry-run)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "users synced at once")
@@ -153,7 +159,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 				bad("-target: %v", err)
 			}
 			if err == nil && !c.target.Writable() {
-				bad("-target: %s stores are read-only: the target must be a maildir", c.target.Scheme())
+				bad("-target: %s stores are read-only: the target must be a maildir or an IMAP account", c.target.Scheme())
 			}
 			if err == nil && c.source.Scheme() != "" && !c.source.Writable() && c.mode == replica.TwoWay {
 				bad("-source: %s stores are read-only: -mode sync writes to the source", c.source.Scheme())
