@@ -45,7 +45,7 @@ type fault struct {
 	fromClient bool
 	match      *regexp.Regexp
 	act        func(p *proxy, line []byte, lit int64, client, server net.Conn, sr *bufio.Reader) // breaks the connection
-	times      int                                                                                // how many times (0: once)
+	times      int                                                                               // how many times (0: once)
 }
 
 func newProxy(t *testing.T, server string) *proxy {
