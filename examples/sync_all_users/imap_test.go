@@ -6,9 +6,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mailrepl/mailrepl/internal/batch"
+	"github.com/mailrepl/mailrepl/internal/batchtest"
 	"github.com/mailrepl/mailrepl/internal/dovecottest"
 	"github.com/mailrepl/mailrepl/mailbox"
 	"github.com/mailrepl/mailrepl/mailbox/imapstore"
@@ -164,4 +167,84 @@ func TestIMAPAuthFileRefused(t *testing.T) {
 		"-journal", tr.journal, "alice")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, "-target-auth FILE is needed")
+}
+
+// imapCount is the number of messages of an IMAP account.
+func imapCount(t *testing.T, srv *dovecottest.Server, user string) int {
+	t.Helper()
+	s, err := imapstore.Dial(bg, imapstore.Options{Addr: srv.Addr, Security: imapstore.Plain, Auth: imapstore.Auth{User: user, Password: srv.Password}})
+	require.NoError(t, err)
+	defer s.Close()
+	infos, err := s.Mailboxes(bg)
+	require.NoError(t, err)
+	n := 0
+	for _, in := range infos {
+		for _, err := range s.Messages(bg, in.Name, uid.All) {
+			require.NoError(t, err)
+			n++
+		}
+	}
+	return n
+}
+
+// killMidway starts the program, waits until its target holds some of
+// the total messages and not all, and kills it (SIGKILL).
+func killMidway(t *testing.T, args []string, total int, have func() int) {
+	t.Helper()
+	p := batchtest.Start(t, binary, args...)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		n := have()
+		if n >= total {
+			t.Fatalf("the program copied all %d messages before it could be killed", total)
+		}
+		if n >= total/10 {
+			t.Logf("killing with %d of %d messages copied", n, total)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing copied in 2 minutes: %s", batchtest.Tail(p.Stderr(), 10))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGKILL))
+	require.Equal(t, -1, p.Wait(t))
+}
+
+// TestIMAPKill kills sync_all_users in the middle of a migration from a
+// Maildir into Dovecot over IMAP, and in the middle of a mirror from
+// Dovecot over IMAP into a Maildir; run again, each target holds every
+// message of its source once, with its flags.
+func TestIMAPKill(t *testing.T) {
+	srv := imapServer(t)
+	tr := newTree(t)
+	const total = 300
+	tr.populate(t, "carol", total, 11)
+	target := "imap://{user}@" + srv.Addr
+	auth := authFile(t, "carol "+srv.Password)
+
+	into := []string{"-source", "maildir:" + tr.src + "/{user}", "-target", target, "-target-auth", auth,
+		"-journal", tr.journal, "-mode", "migrate", "-json", "-rate-msgs", "100", "carol"}
+	killMidway(t, into, total, func() int { return imapCount(t, srv, "carol") })
+	code, stdout, stderr := runBinary(t, slices.Delete(slices.Clone(into), len(into)-3, len(into)-1)...)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	require.Equal(t, contents(t, openMaildir(t, filepath.Join(tr.src, "carol"))), contents(t, openIMAP(t, srv, "carol")),
+		"after a killed migration and a re-run, the IMAP account differs from the Maildir")
+
+	replica := filepath.Join(tr.root, "replica")
+	out := []string{"-source", target, "-source-auth", auth, "-target", "maildir:" + replica + "/{user}",
+		"-journal", filepath.Join(tr.root, "journal2"), "-json", "-rate-msgs", "100", "carol"}
+	killMidway(t, out, total, func() int {
+		// Files come and go while the program runs: count what is there.
+		n := 0
+		for _, sub := range []string{"cur", "new"} {
+			es, _ := os.ReadDir(filepath.Join(replica, "carol", sub))
+			n += len(es)
+		}
+		return n
+	})
+	code, stdout, stderr = runBinary(t, slices.Delete(slices.Clone(out), len(out)-3, len(out)-1)...)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	require.Equal(t, contents(t, openIMAP(t, srv, "carol")), contents(t, openMaildir(t, filepath.Join(replica, "carol"))),
+		"after a killed mirror and a re-run, the Maildir differs from the IMAP account")
 }
