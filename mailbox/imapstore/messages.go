@@ -274,7 +274,6 @@ func (s *Store) fetchBody(c *conn, u uid.UID) (*spool, error) {
 	section := &imap.FetchItemBodySection{Peek: true}
 	cmd := c.c.Fetch(imap.UIDSetNum(imap.UID(u)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
 	var body *spool
-	var ferr error
 	for {
 		fm := cmd.Next()
 		if fm == nil {
@@ -295,8 +294,22 @@ func (s *Store) fetchBody(c *conn, u uid.UID) (*spool, error) {
 					continue
 				}
 				sp = newSpool()
-				if err := sp.fill(it.Literal, c); err != nil && ferr == nil {
-					ferr = err
+				err := sp.fill(it.Literal, c)
+				if err == nil && sp.size != it.Literal.Size() {
+					// imapclient reads a literal cut short as a clean end.
+					err = fmt.Errorf("%w: the literal announced %d bytes", io.ErrUnexpectedEOF, it.Literal.Size())
+				}
+				if err != nil {
+					// The literal broke off (the connection failed in
+					// its middle). imapclient would read on for what is
+					// left of it, racing with its own reader: close the
+					// connection and leave the command alone.
+					sp.Close()
+					if body != nil {
+						body.Close()
+					}
+					c.close()
+					return nil, fmt.Errorf("UID FETCH BODY.PEEK[]: the body broke off after %d bytes: %w", sp.size, err)
 				}
 			}
 		}
@@ -311,12 +324,6 @@ func (s *Store) fetchBody(c *conn, u uid.UID) (*spool, error) {
 			body.Close()
 		}
 		return nil, fmt.Errorf("UID FETCH BODY.PEEK[]: %w", err)
-	}
-	if ferr != nil {
-		if body != nil {
-			body.Close()
-		}
-		return nil, fmt.Errorf("UID FETCH BODY.PEEK[]: %w", ferr)
 	}
 	if body != nil {
 		body.rewind()
