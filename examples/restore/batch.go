@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/mailrepl/mailrepl/internal/batch"
 	"github.com/mailrepl/mailrepl/journal"
+	"github.com/mailrepl/mailrepl/mailbox/imapstore"
 	"github.com/mailrepl/mailrepl/ratelimit"
 	"github.com/mailrepl/mailrepl/replica"
 )
@@ -86,6 +89,8 @@ type app struct {
 	intoSrv  string
 	fromSrv  string
 	stdout   io.Writer
+	intoIMAP *batch.IMAPOptions // nil unless -into is IMAP
+	fromIMAP *batch.IMAPOptions
 }
 
 // runBatch runs the users, prints the result (the table, or JSON) and
@@ -102,6 +107,10 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 	var err error
 	a.limits, err = ratelimit.New(cfg.limits)
 	if err != nil {
+		fmt.Fprintf(stderr, "restore: %v\n", err)
+		return nil, exitUsage
+	}
+	if err := a.loadIMAP(); err != nil {
 		fmt.Fprintf(stderr, "restore: %v\n", err)
 		return nil, exitUsage
 	}
@@ -165,6 +174,34 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 	return res, res.ExitCode()
 }
 
+// loadIMAP reads the auth files and CA of IMAP templates; connections to
+// a server are capped by -server-conns, or by -concurrency.
+func (a *app) loadIMAP() error {
+	cfg := a.cfg
+	var tlsCfg *tls.Config
+	if cfg.caFile != "" {
+		var err error
+		if tlsCfg, err = batch.LoadCA(cfg.caFile); err != nil {
+			return err
+		}
+	}
+	conns := cfg.limits.ServerConns
+	if conns <= 0 {
+		conns = 2 * cfg.concurrency
+	}
+	pools := &imapstore.Pools{Max: conns}
+	var err error
+	if a.intoIMAP, err = batch.LoadIMAP(cfg.into, "into-auth", cfg.intoAuth, tlsCfg, pools); err != nil {
+		return err
+	}
+	if cfg.hasFrom {
+		a.fromIMAP, err = batch.LoadIMAP(cfg.from, "from-auth", cfg.fromAuth, tlsCfg, pools)
+	} else if cfg.fromAuth != "" {
+		err = errors.New("-from-auth goes with -from")
+	}
+	return err
+}
+
 // user is the batch's job: one user's recovery and restore.
 func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 	cfg := a.cfg
@@ -195,7 +232,7 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 			return nil, fmt.Errorf("live store %s: %w", intoID, err)
 		}
 		batch.CloseStore(probe, logger)
-	} else {
+	} else if !cfg.into.IsIMAP() {
 		path, _ := cfg.into.Expand(user)
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("live store %s: %w", intoID, err)
@@ -203,7 +240,7 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 	}
 	// The live store's keeper, as sync_all_users numbers it (a backup
 	// gets none: it would take the live store's numbering).
-	into, err := cfg.into.Open(user, batch.OpenOptions{ReadOnly: cfg.dryRun, Logger: logger, UIDs: a.j.UIDKeeper(user), Observer: batch.SideObserver(h, true)})
+	into, err := cfg.into.Open(user, batch.OpenOptions{ReadOnly: cfg.dryRun, Logger: logger, UIDs: a.j.UIDKeeper(user), Observer: batch.SideObserver(h, true), IMAP: a.intoIMAP.With(a.state, batch.Observer{H: h, Target: true})})
 	if err != nil {
 		return nil, fmt.Errorf("live store %s: %w", intoID, err)
 	}
@@ -237,7 +274,7 @@ func (a *app) user(ctx context.Context, user string) (batch.Outcome, error) {
 	if err != nil {
 		return out, err
 	}
-	from, err := cfg.from.OpenReader(user, batch.OpenOptions{Logger: logger, Observer: batch.SideObserver(h, false)})
+	from, err := cfg.from.OpenReader(user, batch.OpenOptions{Logger: logger, Observer: batch.SideObserver(h, false), IMAP: a.fromIMAP.With(a.state, batch.Observer{H: h})})
 	if err != nil {
 		return out, fmt.Errorf("backup %s: %w", fromID, err)
 	}

@@ -35,6 +35,8 @@ type config struct {
 	until      time.Time
 	quarantine string
 
+	intoAuth, fromAuth, caFile string
+
 	concurrency int
 	rates       batch.RateFlags
 	limits      ratelimit.Config
@@ -63,12 +65,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		c                                 config
 		into, from, user, policy, exclude string
 		since, until                      string
-		intoAuth, fromAuth                string
 	)
-	fs.StringVar(&into, "into", "", "the live store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}")
-	fs.StringVar(&intoAuth, "into-auth", "", "mailrepl:// live store: a `FILE` whose first line is the token (later lines: ca-file PATH, cert-file PATH, key-file PATH, plaintext)")
-	fs.StringVar(&fromAuth, "from-auth", "", "mailrepl:// backup: a `FILE` as for -into-auth")
+	fs.StringVar(&into, "into", "", "the live store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}, imaps://{user}@HOST or mailrepl://HOST:PORT/{user}")
 	fs.StringVar(&from, "from", "", "the backup or recovered store of each user (`TMPL`): maildir:DIR, mbox:FILE-OR-DIR or loose:DIR with {user}; absent: recover only")
+	fs.StringVar(&c.intoAuth, "into-auth", "", "the `FILE` of credentials of an IMAP or mailrepl:// live store (IMAP: lines LOGIN PASSWORD, LOGIN bearer:TOKEN, or * ADMIN PASSWORD; mailrepl://: the first line is the token, later lines ca-file PATH, cert-file PATH, key-file PATH, plaintext); only its owner may read it")
+	fs.StringVar(&c.fromAuth, "from-auth", "", "the `FILE` of credentials of an IMAP or mailrepl:// backup, as -into-auth")
+	fs.StringVar(&c.caFile, "ca-file", "", "IMAP: trust the certificate authorities of this PEM `FILE` instead of the system's")
 	fs.StringVar(&c.usersFile, "users", "", "a `FILE` of user names, one per line, '#' comments; '-' reads standard input")
 	fs.StringVar(&user, "user", "", "one user (`NAME`)")
 	fs.StringVar(&c.journal, "journal", "", "the journal's directory (`DIR`): tombstones, lost records, the EmailIDs syncs cached")
@@ -99,15 +101,15 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	} else if c.into, err = batch.ParseTemplate(into); err != nil {
 		bad("-into: %v", err)
 	} else if !c.into.Writable() {
-		bad("-into: %s stores are read-only: the live store must be a maildir", c.into.Scheme())
-	} else if c.into, err = c.into.WithAuthFlag("into-auth", intoAuth); err != nil {
+		bad("-into: %s stores are read-only: the live store must be a maildir, an IMAP account or a mailrepl:// store", c.into.Scheme())
+	} else if c.into, err = c.into.WithAuthFlag("into-auth", c.intoAuth); err != nil {
 		bad("-into: %v", err)
 	}
 	if from != "" {
 		c.hasFrom = true
 		if c.from, err = batch.ParseTemplate(from); err != nil {
 			bad("-from: %v", err)
-		} else if c.from, err = c.from.WithAuthFlag("from-auth", fromAuth); err != nil {
+		} else if c.from, err = c.from.WithAuthFlag("from-auth", c.fromAuth); err != nil {
 			bad("-from: %v", err)
 		} else if c.into.String() != "" && c.into.Same(c.from) {
 			bad("-from and -into name the same stores")

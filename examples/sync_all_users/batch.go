@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/mailrepl/mailrepl/internal/batch"
 	"github.com/mailrepl/mailrepl/journal"
 	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/imapstore"
 	"github.com/mailrepl/mailrepl/mailbox/memstore"
 	"github.com/mailrepl/mailrepl/mailbox/remote"
 	"github.com/mailrepl/mailrepl/ratelimit"
@@ -40,6 +42,8 @@ type app struct {
 	srcSrv   string
 	dstSrv   string
 	stdout   io.Writer
+	srcIMAP  *batch.IMAPOptions // nil unless the source is IMAP
+	dstIMAP  *batch.IMAPOptions
 
 	mu    sync.Mutex          // guards plans and writes to stdout
 	plans map[string][]string // dry run with -json: each user's plan
@@ -64,6 +68,10 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 	var err error
 	a.limits, err = ratelimit.New(cfg.limits)
 	if err != nil {
+		fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
+		return nil, exitUsage
+	}
+	if err := a.loadIMAP(); err != nil {
 		fmt.Fprintf(stderr, "sync_all_users: %v\n", err)
 		return nil, exitUsage
 	}
@@ -161,6 +169,40 @@ func (a *app) skip(ctx context.Context, user string) (string, error) {
 
 // pair names a user's pair of stores in the journal.
 func (a *app) pair(user string) string { return user + " → " + a.cfg.target.String() }
+
+// loadIMAP reads the auth files and CA of IMAP templates. IMAP
+// connections to one server are capped by -server-conns, or else by what
+// the batch can use at once.
+func (a *app) loadIMAP() error {
+	cfg := a.cfg
+	var tlsCfg *tls.Config
+	if cfg.caFile != "" {
+		var err error
+		if tlsCfg, err = batch.LoadCA(cfg.caFile); err != nil {
+			return err
+		}
+	}
+	conns := cfg.limits.ServerConns
+	if conns <= 0 {
+		conns = cfg.concurrency * (cfg.mailboxConcurrency + 1)
+	}
+	pools := &imapstore.Pools{Max: conns}
+	var err error
+	if a.srcIMAP, err = batch.LoadIMAP(cfg.source, "source-auth", cfg.sourceAuth, tlsCfg, pools); err != nil {
+		return err
+	}
+	a.dstIMAP, err = batch.LoadIMAP(cfg.target, "target-auth", cfg.targetAuth, tlsCfg, pools)
+	return err
+}
+
+// imap returns the IMAP options of one side for one user's stores.
+func (a *app) imap(o *batch.IMAPOptions, h *ratelimit.Handle, target bool) *batch.IMAPOptions {
+	var cache imapstore.Cache
+	if a.state != nil {
+		cache = a.state
+	}
+	return o.With(cache, batch.Observer{H: h, Target: target})
+}
 
 // syncUser is the batch's job: one user's sync.
 func (a *app) syncUser(ctx context.Context, user string) (*replica.Report, error) {
@@ -260,7 +302,7 @@ func (a *app) syncOnce(ctx context.Context, user string, ids storeIDs, h *rateli
 	cfg := a.cfg
 	var src batch.ReadCloser
 	var err error
-	open := batch.OpenOptions{Logger: logger, UIDs: a.keeper(user), Observer: batch.SideObserver(h, false)}
+	open := batch.OpenOptions{Logger: logger, UIDs: a.keeper(user), Observer: batch.SideObserver(h, false), IMAP: a.imap(a.srcIMAP, h, false)}
 	if writable && !cfg.dryRun {
 		src, err = cfg.source.Open(user, open)
 	} else {
@@ -270,7 +312,7 @@ func (a *app) syncOnce(ctx context.Context, user string, ids storeIDs, h *rateli
 		return nil, fmt.Errorf("source %s: %w", ids.src, err)
 	}
 	defer batch.CloseStore(src, logger)
-	dst, err := a.openTarget(ctx, user, src, batch.SideObserver(h, true), logger)
+	dst, err := a.openTarget(ctx, user, src, logger, batch.SideObserver(h, true), a.imap(a.dstIMAP, h, true))
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", ids.dst, err)
 	}
@@ -361,11 +403,11 @@ func (a *app) stopped() bool {
 // first sync makes of the INBOX it creates (realigned to the source's
 // UIDVALIDITY before anything is copied), so that the plan shows the
 // copies.
-func (a *app) openTarget(ctx context.Context, user string, src mailbox.Reader, ob remote.Observer, logger *slog.Logger) (mailbox.Store, error) {
+func (a *app) openTarget(ctx context.Context, user string, src mailbox.Reader, logger *slog.Logger, ob remote.Observer, imap *batch.IMAPOptions) (mailbox.Store, error) {
 	if !a.cfg.dryRun {
-		return a.cfg.target.Open(user, batch.OpenOptions{Logger: logger, Observer: ob})
+		return a.cfg.target.Open(user, batch.OpenOptions{Logger: logger, Observer: ob, IMAP: imap})
 	}
-	dst, err := a.cfg.target.Open(user, batch.OpenOptions{ReadOnly: true, Logger: logger, Observer: ob})
+	dst, err := a.cfg.target.Open(user, batch.OpenOptions{ReadOnly: true, Logger: logger, Observer: ob, IMAP: imap})
 	if !errors.Is(err, mailbox.ErrNotFound) {
 		return dst, err
 	}

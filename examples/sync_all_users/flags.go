@@ -44,6 +44,9 @@ type config struct {
 	verbose          bool
 	progressInterval time.Duration
 
+	sourceAuth, targetAuth string
+	caFile                 string
+
 	demo         bool
 	demoMessages int
 	keep         bool
@@ -64,16 +67,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 		fs.PrintDefaults()
 	}
 	var (
-		c                      config
-		source, target, mode   string
-		shard                  string
-		sourceAuth, targetAuth string
+		c                    config
+		source, target, mode string
+		shard                string
 	)
 	fs.StringVar(&c.usersFile, "users", "", "a `FILE` of user names, one per line, '#' comments; '-' reads standard input")
-	fs.StringVar(&source, "source", "", "the source store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}; mbox:PATH and loose:DIR (read only) can be migrated or mirrored from")
-	fs.StringVar(&target, "target", "", "the target store of each user, a template (`TMPL`) such as maildir:/replica/{user}")
-	fs.StringVar(&sourceAuth, "source-auth", "", "mailrepl:// source: a `FILE` whose first line is the token (later lines: ca-file PATH, cert-file PATH, key-file PATH, plaintext)")
-	fs.StringVar(&targetAuth, "target-auth", "", "mailrepl:// target: a `FILE` as for -source-auth")
+	fs.StringVar(&source, "source", "", "the source store of each user, a template (`TMPL`) such as maildir:/srv/mail/{user}, imaps://{user}@imap.example.org or mailrepl://HOST:PORT/{user}; mbox:PATH and loose:DIR (read only) can be migrated or mirrored from")
+	fs.StringVar(&target, "target", "", "the target store of each user, a template (`TMPL`) such as maildir:/replica/{user}, imap://{user}@HOST:PORT or mailrepl://HOST:PORT/{user}")
+	fs.StringVar(&c.sourceAuth, "source-auth", "", "the `FILE` of credentials of an IMAP or mailrepl:// source (IMAP: lines LOGIN PASSWORD, LOGIN bearer:TOKEN, or * ADMIN PASSWORD; mailrepl://: the first line is the token, later lines ca-file PATH, cert-file PATH, key-file PATH, plaintext); only its owner may read it")
+	fs.StringVar(&c.targetAuth, "target-auth", "", "the `FILE` of credentials of an IMAP or mailrepl:// target, as -source-auth")
+	fs.StringVar(&c.caFile, "ca-file", "", "IMAP: trust the certificate authorities of this PEM `FILE` instead of the system's")
 	fs.StringVar(&mode, "mode", "mirror", "the mode (`M`): mirror (the target becomes the source), sync (two-way) or migrate (copy what the target lacks)")
 	fs.StringVar(&c.journal, "journal", "", "the journal's directory (`DIR`): sync state and the batch's progress (needed except with -dry-run)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "users synced at once")
@@ -155,14 +158,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 			if c.target, err = batch.ParseTemplate(target); err != nil {
 				bad("-target: %v", err)
 			}
-			if c.source, err = c.source.WithAuthFlag("source-auth", sourceAuth); err != nil {
+			if c.source, err = c.source.WithAuthFlag("source-auth", c.sourceAuth); err != nil {
 				bad("-source: %v", err)
 			}
-			if c.target, err = c.target.WithAuthFlag("target-auth", targetAuth); err != nil {
+			if c.target, err = c.target.WithAuthFlag("target-auth", c.targetAuth); err != nil {
 				bad("-target: %v", err)
 			}
 			if err == nil && !c.target.Writable() {
-				bad("-target: %s stores are read-only: the target must be a maildir", c.target.Scheme())
+				bad("-target: %s stores are read-only: the target must be a maildir or an IMAP account", c.target.Scheme())
 			}
 			if err == nil && c.source.Scheme() != "" && !c.source.Writable() && c.mode == replica.TwoWay {
 				bad("-source: %s stores are read-only: -mode sync writes to the source", c.source.Scheme())

@@ -108,7 +108,7 @@ func ReadRemoteAuth(path string) (*RemoteAuth, error) {
 // ([ReadRemoteAuth]). Only mailrepl:// templates take one.
 func (t Template) WithAuth(path string) (Template, error) {
 	if t.scheme != "mailrepl" {
-		return t, fmt.Errorf("%w %q: an auth file is for mailrepl:// stores", ErrTemplate, t.raw)
+		return t, fmt.Errorf("%w %q: an auth file is for mailrepl://, imap:// and imaps:// stores", ErrTemplate, t.raw)
 	}
 	a, err := ReadRemoteAuth(path)
 	if err != nil {
@@ -174,7 +174,8 @@ func (t Template) WithAuthFlag(flag, path string) (Template, error) {
 	switch {
 	case path == "" && t.scheme == "mailrepl":
 		return t, fmt.Errorf("%s needs -%s FILE (its first line: the token)", t.raw, flag)
-	case path == "":
+	case path == "", t.imap != nil:
+		// An IMAP template's auth file is read by LoadIMAP.
 		return t, nil
 	}
 	u, err := t.WithAuth(path)

@@ -31,13 +31,16 @@ const UserVar = "{user}"
 //
 // and "mailrepl://HOST:PORT/{user}", a store on a machine that runs
 // `mailrepld serve`, read and written, with its credentials from an auth
-// file ([Template.WithAuth]).
+// file ([Template.WithAuth]), and the IMAP accounts
+// "imap://LOGIN@HOST:PORT" and "imaps://…", where LOGIN holds {user}
+// ([imapstore]; see parseIMAPTemplate and [AuthFile]).
 type Template struct {
 	raw    string // as given
 	scheme string
 	path   string      // cleaned, still holding {user}
 	base   string      // the directory above the first element holding {user}; mailrepl: HOST:PORT
 	auth   *RemoteAuth // mailrepl: the credentials (WithAuth)
+	imap   *imapTemplate
 }
 
 // ParseTemplate parses a store template.
@@ -45,12 +48,15 @@ func ParseTemplate(s string) (Template, error) {
 	if strings.HasPrefix(s, remotePrefix) {
 		return parseRemote(s)
 	}
+	if strings.HasPrefix(s, "imap://") || strings.HasPrefix(s, "imaps://") {
+		return parseIMAPTemplate(s)
+	}
 	scheme, path, ok := strings.Cut(s, ":")
 	switch {
 	case !ok || scheme == "" || strings.ContainsAny(scheme, `/\`):
 		return Template{}, fmt.Errorf("%w %q: want SCHEME:PATH, e.g. maildir:/srv/mail/{user}", ErrTemplate, s)
 	case scheme != "maildir" && scheme != "mbox" && scheme != "loose":
-		return Template{}, fmt.Errorf("%w %q: unknown scheme %q (want maildir, mbox, loose or mailrepl://)", ErrTemplate, s, scheme)
+		return Template{}, fmt.Errorf("%w %q: unknown scheme %q (want maildir, mbox, loose, imap://, imaps:// or mailrepl://)", ErrTemplate, s, scheme)
 	case !strings.Contains(path, UserVar):
 		return Template{}, fmt.Errorf("%w %q: the path does not hold %s, so every user would share one store", ErrTemplate, s, UserVar)
 	}
@@ -82,7 +88,9 @@ func (t Template) Scheme() string { return t.scheme }
 
 // Writable reports whether the template's stores can be written to
 // (maildir), and so be a target.
-func (t Template) Writable() bool { return t.scheme == "maildir" || t.scheme == "mailrepl" }
+func (t Template) Writable() bool {
+	return t.scheme == "maildir" || t.scheme == "mailrepl" || t.imap != nil
+}
 
 // Server names the server a template's stores live on, for rate limits
 // and connection caps: the scheme and the directory above the users'
@@ -90,6 +98,9 @@ func (t Template) Writable() bool { return t.scheme == "maildir" || t.scheme == 
 func (t Template) Server() string {
 	if t.scheme == "mailrepl" {
 		return remotePrefix + t.base
+	}
+	if t.imap != nil {
+		return t.scheme + "://" + t.imap.addr
 	}
 	return t.scheme + ":" + t.base
 }
@@ -109,6 +120,10 @@ func (t Template) Same(u Template) bool {
 func (t Template) Expand(user string) (string, error) {
 	if err := ValidUser(user); err != nil {
 		return "", err
+	}
+	if t.imap != nil {
+		login, _ := t.Login(user)
+		return login + "@" + t.imap.addr, nil
 	}
 	return t.expand(user)
 }
@@ -134,6 +149,9 @@ func (t Template) ID(user string) (string, error) {
 	if t.scheme == "mailrepl" {
 		return remotePrefix + p, nil
 	}
+	if t.imap != nil {
+		return t.scheme + "://" + p, nil
+	}
 	return t.scheme + ":" + p, nil
 }
 
@@ -142,9 +160,17 @@ func (t Template) ID(user string) (string, error) {
 // store moved elsewhere, or a template rewritten, finds what was cached.
 // Its messages are known there by their mailbox's ID, UIDVALIDITY and
 // UID, which the store itself carries.
+//
+// An IMAP account is named by its login and server ("imap:alice@host:993",
+// imap and imaps alike): two servers may hold mailboxes of the same
+// UIDVALIDITY, and their messages must not share cached EmailIDs.
 func (t Template) CacheID(user string) (string, error) {
 	if err := ValidUser(user); err != nil {
 		return "", err
+	}
+	if t.imap != nil {
+		p, _ := t.Expand(user)
+		return "imap:" + p, nil
 	}
 	return t.scheme + ":" + user, nil
 }
@@ -167,12 +193,17 @@ type OpenOptions struct {
 	// Observer, for a mailrepl:// store, is told when its server answers
 	// "overloaded" (a rate limiter's handle, for the store's side).
 	Observer remote.Observer
+	// IMAP is needed to open IMAP stores: credentials, TLS, pools.
+	IMAP *IMAPOptions
 }
 
 // Open opens user's store, of a writable scheme (see Writable).
 func (t Template) Open(user string, opts OpenOptions) (mailbox.Store, error) {
 	if t.scheme == "mailrepl" {
 		return t.openRemote(user, opts)
+	}
+	if t.imap != nil {
+		return t.openIMAP(user, opts)
 	}
 	p, err := t.Expand(user)
 	if err != nil {
@@ -194,6 +225,9 @@ type ReadCloser interface {
 // OpenReader opens user's store for reading, of any scheme. A maildir is
 // opened read-only: nothing in it is created or changed.
 func (t Template) OpenReader(user string, opts OpenOptions) (ReadCloser, error) {
+	if t.imap != nil {
+		return t.openIMAP(user, opts)
+	}
 	if t.scheme == "maildir" || t.scheme == "mailrepl" {
 		opts.ReadOnly = true
 		return t.Open(user, opts)

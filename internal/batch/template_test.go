@@ -24,7 +24,14 @@ func TestParseTemplate(t *testing.T) {
 		{"maildir:/srv/mail/users.{user}.d", "", "maildir:/srv/mail"},
 		{"maildir:spool/{user}", "", "maildir:spool"},
 		{"maildir:{user}", "", "maildir:."},
-		{"imap://host/{user}", "unknown scheme", ""},
+		{"imap://host/{user}", "want imap://{user}@HOST:PORT", ""},
+		{"imap://admin@host", "does not hold {user}", ""},
+		{"imaps://{user}@host:993/INBOX", "nothing may follow", ""},
+		{"imaps://{user}@:993", "no host", ""},
+		{"imap://{user}@mail.example.org", "", "imap://mail.example.org:143"},
+		{"imaps://{user}@mail.example.org", "", "imaps://mail.example.org:993"},
+		{"imaps://{user}@example.org@mail.example.org:1993", "", "imaps://mail.example.org:1993"},
+		{"imap://{user}@[::1]:10143", "", "imap://[::1]:10143"},
 		{"mbox:/var/mail/{user}", "", "mbox:/var/mail"},
 		{"loose:/lost+found/{user}", "", "loose:/lost+found"},
 		{"Maildir:/srv/{user}", "unknown scheme", ""},
@@ -49,9 +56,84 @@ func TestParseTemplate(t *testing.T) {
 			t.Errorf("ParseTemplate(%q).Server() = %q, want %q", tc.in, got, tc.server)
 		}
 		scheme, _, _ := strings.Cut(tc.in, ":")
-		if tmpl.String() != tc.in || tmpl.Scheme() != scheme || tmpl.Writable() != (scheme == "maildir") {
+		if tmpl.String() != tc.in || tmpl.Scheme() != scheme || tmpl.Writable() != (scheme == "maildir" || tmpl.IsIMAP()) {
 			t.Errorf("ParseTemplate(%q): String %q, Scheme %q", tc.in, tmpl.String(), tmpl.Scheme())
 		}
+	}
+}
+
+func TestIMAPTemplate(t *testing.T) {
+	tmpl := MustParseTemplate("imaps://{user}@example.org@mail.example.org")
+	login, err := tmpl.Login("alice")
+	require.NoError(t, err)
+	require.Equal(t, "alice@example.org", login)
+	id, err := tmpl.ID("alice")
+	require.NoError(t, err)
+	require.Equal(t, "imaps://alice@example.org@mail.example.org:993", id)
+	cid, err := tmpl.CacheID("alice")
+	require.NoError(t, err)
+	require.Equal(t, "imap:alice@example.org@mail.example.org:993", cid, "the cache names the server: two servers may share UIDVALIDITYs")
+	_, err = tmpl.Login("../x")
+	require.ErrorIs(t, err, ErrUnsafeUser)
+	// An IMAP store needs credentials.
+	_, err = tmpl.Open("alice", OpenOptions{})
+	require.ErrorIs(t, err, ErrTemplate)
+	// imap:// to a loopback address is plaintext; elsewhere STARTTLS.
+	require.Equal(t, "plain", MustParseTemplate("imap://{user}@127.0.0.1:143").imap.security.String())
+	require.Equal(t, "starttls", MustParseTemplate("imap://{user}@mail.example.org").imap.security.String())
+	require.Equal(t, "tls", MustParseTemplate("imaps://{user}@127.0.0.1").imap.security.String())
+}
+
+func TestAuthFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(mode os.FileMode, content string) string {
+		p := filepath.Join(dir, "auth")
+		os.Remove(p)
+		require.NoError(t, os.WriteFile(p, []byte(content), mode))
+		require.NoError(t, os.Chmod(p, mode))
+		return p
+	}
+	p := write(0o600, "# logins\nalice secret with spaces \n\nbob bearer:tok.en\n")
+	a, err := LoadAuthFile(p)
+	require.NoError(t, err)
+	got, err := a.Lookup("alice")
+	require.NoError(t, err)
+	require.Equal(t, "secret with spaces", got.Password)
+	got, err = a.Lookup("bob")
+	require.NoError(t, err)
+	require.Equal(t, "tok.en", got.Token)
+	require.Empty(t, got.Password)
+	_, err = a.Lookup("carol")
+	require.ErrorIs(t, err, ErrAuthFile)
+
+	a, err = LoadAuthFile(write(0o400, "* admin pw\nalice own\n"))
+	require.NoError(t, err)
+	got, err = a.Lookup("carol")
+	require.NoError(t, err)
+	require.Equal(t, "carol", got.User)
+	require.Equal(t, "admin", got.Admin)
+	require.Equal(t, "pw", got.Password)
+	got, err = a.Lookup("alice")
+	require.NoError(t, err)
+	require.Equal(t, "own", got.Password)
+	require.Empty(t, got.Admin)
+
+	for _, tc := range []struct {
+		mode    os.FileMode
+		content string
+		want    string
+	}{
+		{0o640, "alice pw\n", "group or others may read it"},
+		{0o604, "alice pw\n", "group or others may read it"},
+		{0o600, "alice\n", "line 1"},
+		{0o600, "# c\n* admin\n", "line 2"},
+		{0o600, "* a pw\n* b pw\n", "line 2"},
+		{0o600, "alice pw\nalice pw2\n", "given twice"},
+	} {
+		_, err := LoadAuthFile(write(tc.mode, tc.content))
+		require.ErrorIs(t, err, ErrAuthFile, "%q", tc.content)
+		require.ErrorContains(t, err, tc.want)
+		require.NotContains(t, err.Error(), "pw", "an error shows a password")
 	}
 }
 

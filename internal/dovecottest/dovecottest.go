@@ -48,6 +48,16 @@ type Config struct {
 	Separator string
 	// Extra is appended to the generated dovecot.conf.
 	Extra string
+	// AnyUser lets any user name log in with Password; each user's mail
+	// is the Maildir++ tree MailRoot/<user>, made on first login. Tests
+	// that need many fresh accounts from one server (a conformance
+	// suite, a batch of users) take a new name for each.
+	AnyUser bool
+	// Master, when set, is a master user ("admin") that logs in as any
+	// user with Password, by SASL PLAIN with the user as authorization
+	// identity (RFC 4616), as Dovecot's master users and Cyrus's admins
+	// do.
+	Master string
 }
 
 // Server is a running Dovecot.
@@ -185,9 +195,18 @@ func (s *Server) config(port int, passwd, internalUser, loginUser, internalGroup
 	}
 	p("first_valid_uid = %d", min(s.UID, 500))
 	p("first_valid_gid = %d", min(s.GID, 1))
-	p("mail_location = maildir:%s", s.MailRoot)
-	p("passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%%u %s\n}", passwd)
-	p("userdb {\n  driver = static\n  args = uid=%d gid=%d home=%s\n}", s.UID, s.GID, s.MailRoot)
+	if cfg.Master != "" {
+		p("passdb {\n  driver = static\n  args = user=%s password=%s\n  master = yes\n}", cfg.Master, s.Password)
+	}
+	if cfg.AnyUser {
+		p("mail_location = maildir:%s/%%u", s.MailRoot)
+		p("passdb {\n  driver = static\n  args = password=%s\n}", s.Password)
+		p("userdb {\n  driver = static\n  args = uid=%d gid=%d home=%s/%%u\n}", s.UID, s.GID, s.MailRoot)
+	} else {
+		p("mail_location = maildir:%s", s.MailRoot)
+		p("passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%%u %s\n}", passwd)
+		p("userdb {\n  driver = static\n  args = uid=%d gid=%d home=%s\n}", s.UID, s.GID, s.MailRoot)
+	}
 	p("namespace inbox {\n  inbox = yes\n  separator = %s\n}", cfg.Separator)
 	p("service imap-login {\n  chroot =\n  inet_listener imap {\n    address = 127.0.0.1\n    port = %d\n  }\n  inet_listener imaps {\n    port = 0\n  }\n}", port)
 	for _, svc := range []string{"anvil", "pop3-login", "submission-login", "managesieve-login", "imap-urlauth-login"} {

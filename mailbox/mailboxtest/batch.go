@@ -18,7 +18,7 @@ func (e *env) batch(name string) mailbox.Batch {
 // batchAdd appends message n in a batch.
 func (e *env) batchAdd(bt mailbox.Batch, n int, fs ...mailbox.Flag) msg {
 	e.t.Helper()
-	m := msg{body: newMessage(n), flags: flags(fs...), date: baseDate}
+	m := msg{body: e.h.stored(newMessage(n)), flags: flags(fs...), date: baseDate}
 	u, err := bt.Append(e.ctx, mailbox.BytesLiteral(m.body), mailbox.AppendMeta{Flags: m.flags, InternalDate: m.date})
 	e.no("Batch.Append", err)
 	m.uid = u

@@ -101,6 +101,13 @@ type Harness struct {
 	// checks they are refused with ErrInvalidName like unsafe names.
 	BadNames []string
 
+	// CRLF: the store keeps messages as an IMAP server does, with every
+	// line ending CRLF: a bare LF comes back as CRLF (sizes count the CRs
+	// added), and CRs just before a line ending or at the very end are
+	// dropped (Dovecot). The suite then expects each body in that form;
+	// EmailIDs are the same but for that last case.
+	CRLF bool
+
 	// Seed seeds the randomized model test; 0 takes one from the clock.
 	// A failing model test prints its seed.
 	Seed uint64
@@ -240,7 +247,7 @@ func (e *env) create(name string) mailbox.Info {
 // seconds, and returns what the suite now expects of it.
 func (e *env) add(name string, n int, body []byte, fs ...mailbox.Flag) msg {
 	e.t.Helper()
-	m := msg{body: body, flags: flags(fs...), date: baseDate.Add(time.Duration(n) * time.Second)}
+	m := msg{body: e.h.stored(body), flags: flags(fs...), date: baseDate.Add(time.Duration(n) * time.Second)}
 	before := e.status(name).UIDNext
 	u, err := e.s.Append(e.ctx, name, mailbox.BytesLiteral(body), mailbox.AppendMeta{Flags: m.flags, InternalDate: m.date})
 	if err != nil {
@@ -411,6 +418,32 @@ func wantUIDs(ms []msg) []uid.UID {
 		us[i] = m.uid
 	}
 	return us
+}
+
+// stored is body as the store keeps it (see Harness.CRLF).
+func (h *Harness) stored(body []byte) []byte {
+	if !h.CRLF {
+		return body
+	}
+	out := make([]byte, 0, len(body)+len(body)/16)
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '\r':
+			j := i
+			for j < len(body) && body[j] == '\r' {
+				j++
+			}
+			if j < len(body) && body[j] != '\n' {
+				out = append(out, body[i:j]...)
+			}
+			i = j - 1
+		case '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // abbrev shows a body in a failure message without flooding the log.

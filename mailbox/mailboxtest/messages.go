@@ -88,7 +88,7 @@ func runMessages(t *testing.T, h *Harness) {
 			body := newMessage(i)
 			u, err := e.s.Append(e.ctx, mailbox.Inbox, mailbox.BytesLiteral(body), mailbox.AppendMeta{InternalDate: d})
 			e.no("Append", err)
-			want = append(want, msg{uid: u, body: body, date: d})
+			want = append(want, msg{uid: u, body: e.h.stored(body), date: d})
 		}
 		e.expect(mailbox.Inbox, want...)
 		u, err := e.s.Append(e.ctx, mailbox.Inbox, mailbox.BytesLiteral(newMessage(9)), mailbox.AppendMeta{})
@@ -210,7 +210,7 @@ func runMessages(t *testing.T, h *Harness) {
 			e.expect(mailbox.Inbox)
 		} else {
 			// A store that does not check must not take the caller's word.
-			e.expect(mailbox.Inbox, msg{uid: u, body: body})
+			e.expect(mailbox.Inbox, msg{uid: u, body: e.h.stored(body)})
 		}
 		right := mailbox.EmailIDOf(body)
 		u, err = e.s.Append(e.ctx, mailbox.Inbox, mailbox.BytesLiteral(body), mailbox.AppendMeta{EmailID: right})
@@ -370,7 +370,7 @@ func runBodies(t *testing.T, h *Harness) {
 		for i, c := range bodyCases() {
 			m := e.add(mailbox.Inbox, i, c.body)
 			want = append(want, m)
-			if b := e.read(mailbox.Inbox, m.uid); !bytes.Equal(b, c.body) {
+			if b := e.read(mailbox.Inbox, m.uid); !bytes.Equal(b, e.h.stored(c.body)) {
 				t.Fatalf("%s: Open gives %s, appended %s", c.name, abbrev(b), abbrev(c.body))
 			}
 		}
@@ -400,7 +400,7 @@ func runBodies(t *testing.T, h *Harness) {
 		} {
 			u, err := e.s.Append(e.ctx, mailbox.Inbox, mailbox.NewLiteral(r, int64(len(body))), mailbox.AppendMeta{})
 			e.no(fmt.Sprintf("Append from reader %d", i), err)
-			want = append(want, msg{uid: u, body: body})
+			want = append(want, msg{uid: u, body: e.h.stored(body)})
 		}
 		e.expect(mailbox.Inbox, want...)
 	})

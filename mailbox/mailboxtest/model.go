@@ -255,8 +255,11 @@ func (m *model) randBody() []byte {
 	return body
 }
 
+// randDate returns an internal date between baseDate and about a year and
+// a half later: in the past, as IMAP servers (Dovecot) take a date in the
+// future for the time of the append.
 func (m *model) randDate() time.Time {
-	d := baseDate.Add(time.Duration(m.r.IntN(100_000_000)) * time.Second)
+	d := baseDate.Add(time.Duration(m.r.IntN(50_000_000)) * time.Second)
 	if m.r.IntN(3) == 0 {
 		d = d.Add(time.Duration(m.r.IntN(1e9)))
 	}
@@ -461,7 +464,7 @@ func (m *model) added(b *mbox, u uid.UID, body []byte, fs mailbox.Flags, date ti
 		m.fatalf("append to %q took UID %d; UIDs up to %d were used", b.name, u, b.used)
 	}
 	b.used = u
-	b.msgs = append(b.msgs, &mmsg{uid: u, body: body, flags: fs, date: date, changed: m.step, lo: b.highest})
+	b.msgs = append(b.msgs, &mmsg{uid: u, body: m.e.h.stored(body), flags: fs, date: date, changed: m.step, lo: b.highest})
 	m.touched[b] = max(m.touched[b], modRise)
 }
 
