@@ -168,6 +168,17 @@ type Batch interface {
 	Close() error
 }
 
+// StagedBatch is a Batch whose appends stay out of sight until Commit:
+// no listing shows them, and a crash before Commit leaves none of them as
+// a message. A caller can then learn what it appends (the EmailID it
+// computes while the message streams in) and record it durably before
+// Commit, rather than reading each message once more beforehand.
+type StagedBatch interface {
+	Batch
+	// Staged reports whether the batch's appends are staged so.
+	Staged() bool
+}
+
 // IndexScanner is a store whose UID index can keep entries whose body is
 // gone: Maildir's dovecot-uidlist keeps a message's line after its file
 // was removed, whether a user expunged it (Dovecot leaves the line until it

@@ -78,7 +78,8 @@ func (a *applier) do(op Op) error {
 	case OpAppend:
 		a.appends[op.Side] = append(a.appends[op.Side], op)
 		a.appendBytes[op.Side] += op.Msg.Size
-		if len(a.appends[op.Side]) >= o.BatchMessages || a.appendBytes[op.Side] >= o.BatchBytes {
+		max, maxBytes := a.batchLimits()
+		if len(a.appends[op.Side]) >= max || a.appendBytes[op.Side] >= maxBytes {
 			return a.flushAppends(a.ctx, op.Side)
 		}
 	case OpFlags:
@@ -284,10 +285,14 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 	}
 	a.appends[side], a.appendBytes[side] = nil, 0
 	m := a.m
-	o := &m.s.opt
 	w, err := m.writer(side)
 	if err != nil {
 		return err
+	}
+	for i := range ops {
+		if ops[i].Msg.EmailID.IsZero() && !ops[i].Entry.EmailID.IsZero() {
+			ops[i].Msg.EmailID = ops[i].Entry.EmailID
+		}
 	}
 	dest := m.info(side)
 	var batch mailbox.Batch
@@ -297,72 +302,21 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 		}
 		defer batch.Close()
 	}
-	done := ops[:0:0]
-	for len(ops) > 0 {
-		n := a.pieceLen(ops)
-		piece := ops[:n:n]
-		ops = ops[n:]
-		// An intent names the message by its EmailID. A message listed
-		// without one (a Maildir that Dovecot delivered into and that
-		// nothing cached) is read once for it first; the copy then checks
-		// its bytes against it, and the cache keeps it for the next runs.
-		// That read is part of the copy, which reads the same bytes again
-		// a moment later (from the page cache): the limiter is waited on
-		// once, by the copy, so the bytes reach the target at its pace.
-		// Under a limiter a batch is identified, made intents and copied
-		// a small piece at a time, so the reads run at most a piece ahead
-		// of the paced copies.
-		known := piece[:0:0]
-		for _, op := range piece {
-			if op.Msg.EmailID.IsZero() && !op.Entry.EmailID.IsZero() {
-				op.Msg.EmailID = op.Entry.EmailID
-			}
-			if op.Msg.EmailID.IsZero() {
-				msg := op.Msg
-				msg.UID = op.FromUID
-				idn, err := m.identify(ctx, op.From, msg, false, false)
-				if err != nil {
-					if a.messageFailure(op, err) {
-						continue
-					}
-					return err
-				}
-				op.Msg.EmailID = idn.EmailID
-			}
-			known = append(known, op)
-		}
-		// Intents first, durable, so a crash after the store's write is
-		// recognised on the next run.
-		ib := o.State.Begin(o.Pair)
-		for _, op := range known {
-			ib.PutIntent(m.src.ID, intentOf(op))
-		}
-		if err := ib.Commit(ctx); err != nil {
-			return fmt.Errorf("commit intents: %w", err)
-		}
-		for _, op := range known {
-			got, id, n, err := a.copyOne(ctx, w, batch, op)
-			if err != nil {
-				if a.messageFailure(op, err) {
-					continue
-				}
-				return err
-			}
-			if side == Target {
-				op.Entry.Dst = got
-			} else {
-				op.Entry.Src = got
-			}
-			op.Entry.EmailID = id
-			op.Msg.Size = n
-			done = append(done, op)
-		}
+	var done, learned []Op
+	if sb, ok := batch.(mailbox.StagedBatch); ok && sb.Staged() {
+		done, learned, err = a.appendStaged(ctx, w, batch, ops)
+	} else {
+		done, learned, err = a.appendIntended(ctx, w, batch, ops)
+	}
+	if err != nil {
+		return err
 	}
 	if batch != nil {
 		if err := batch.Commit(ctx); err != nil {
 			return fmt.Errorf("%s commit appends: %w", side, err)
 		}
 	}
+	a.cacheEmailIDs(learned)
 	for _, op := range done {
 		a.state.PutEntry(m.src.ID, op.Entry)
 		a.state.DeleteIntent(m.src.ID, intentOf(op))
@@ -376,28 +330,130 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 	return a.maybeCommit(ctx)
 }
 
-// Under a limiter, a batch of appends is identified, made intents and
-// copied in pieces of at most pieceMessages messages and pieceBytes bytes.
+// Under a limiter, each append is a batch of its own: a batch's messages
+// appear on the target when it commits, and the limiter paces the copies,
+// so a message committed at once keeps what reaches the target at the
+// configured rate rather than in bursts (a paced copy is not bound by the
+// fsyncs this costs).
 const (
-	pieceMessages = 16
-	pieceBytes    = 256 << 10
+	pieceMessages = 1
+	pieceBytes    = 64 << 10
 )
 
-// pieceLen returns how many of ops the next piece of a batch of appends
-// takes: all of them without a limiter (one intent commit per batch),
-// else at least one, and at most pieceMessages and pieceBytes.
-func (a *applier) pieceLen(ops []Op) int {
-	if a.m.s.opt.Limiter == nil {
-		return len(ops)
+// batchLimits returns the bounds of a batch of appends.
+func (a *applier) batchLimits() (int, int64) {
+	o := &a.m.s.opt
+	if o.Limiter == nil {
+		return o.BatchMessages, o.BatchBytes
 	}
-	var size int64
-	for i, op := range ops {
-		size += op.Msg.Size
-		if i+1 >= pieceMessages || size >= pieceBytes {
-			return i + 1
+	return min(o.BatchMessages, pieceMessages), min(o.BatchBytes, pieceBytes)
+}
+
+// appendIntended records the intents of ops, then appends them (a batch
+// whose appends a crash may leave visible before its Commit). An intent
+// names the message by its EmailID: a message listed without one (a
+// Maildir that Dovecot delivered into and that nothing cached) is read
+// once for it first; the copy then checks its bytes against it, and the
+// cache keeps it for the next runs.
+func (a *applier) appendIntended(ctx context.Context, w mailbox.Writer, batch mailbox.Batch, ops []Op) (done, learned []Op, err error) {
+	m := a.m
+	known := ops[:0:0]
+	for _, op := range ops {
+		if op.Msg.EmailID.IsZero() {
+			msg := op.Msg
+			msg.UID = op.FromUID
+			// The read is part of the copy, which waits on the limiter
+			// for the same bytes: wait once.
+			idn, err := m.identify(ctx, op.From, msg, false, false)
+			if err != nil {
+				if a.messageFailure(op, err) {
+					continue
+				}
+				return nil, nil, err
+			}
+			op.Msg.EmailID = idn.EmailID // resolve cached it
+		}
+		known = append(known, op)
+	}
+	// Intents first, durable, so a crash after the store's write is
+	// recognised on the next run.
+	if err := a.putIntents(ctx, known); err != nil {
+		return nil, nil, err
+	}
+	return a.copyAll(ctx, w, batch, known)
+}
+
+// appendStaged appends ops to a staged batch, which nothing sees before
+// its Commit: each message is read once, its EmailID computed while it is
+// copied, and the intents, which name it, are made durable before the
+// batch is committed.
+func (a *applier) appendStaged(ctx context.Context, w mailbox.Writer, batch mailbox.Batch, ops []Op) (done, learned []Op, err error) {
+	if done, learned, err = a.copyAll(ctx, w, batch, ops); err != nil {
+		return nil, nil, err
+	}
+	if err := a.putIntents(ctx, done); err != nil {
+		return nil, nil, err
+	}
+	return done, learned, nil
+}
+
+func (a *applier) putIntents(ctx context.Context, ops []Op) error {
+	o := &a.m.s.opt
+	ib := o.State.Begin(o.Pair)
+	for _, op := range ops {
+		ib.PutIntent(a.m.src.ID, intentOf(op))
+	}
+	if err := ib.Commit(ctx); err != nil {
+		return fmt.Errorf("commit intents: %w", err)
+	}
+	return nil
+}
+
+// copyAll copies ops, skipping those whose failure concerns only them, and
+// returns the ops done with what the copy found (the UID each got, its
+// EmailID and size), and those of them whose EmailID the copy learned.
+func (a *applier) copyAll(ctx context.Context, w mailbox.Writer, batch mailbox.Batch, ops []Op) (done, learned []Op, err error) {
+	done = ops[:0:0]
+	for _, op := range ops {
+		got, id, n, err := a.copyOne(ctx, w, batch, op)
+		if err != nil {
+			if a.messageFailure(op, err) {
+				continue
+			}
+			return nil, nil, err
+		}
+		if op.Side == Target {
+			op.Entry.Dst = got
+		} else {
+			op.Entry.Src = got
+		}
+		unknown := op.Msg.EmailID.IsZero()
+		op.Msg.EmailID, op.Entry.EmailID = id, id
+		op.Msg.Size = n
+		done = append(done, op)
+		if unknown {
+			learned = append(learned, op)
 		}
 	}
-	return len(ops)
+	return done, learned, nil
+}
+
+// cacheEmailIDs keeps in the cache the EmailIDs that the copies of ops
+// learned (of their sources), in one write where the cache takes many.
+func (a *applier) cacheEmailIDs(ops []Op) {
+	m := a.m
+	o := &m.s.opt
+	if o.Cache == nil || len(ops) == 0 {
+		return
+	}
+	entries := make([]CachedEmailID, len(ops))
+	for i, op := range ops {
+		from := m.info(op.From)
+		entries[i] = CachedEmailID{Store: m.s.storeID(op.From), Mailbox: from.ID, UIDValidity: from.UIDValidity, UID: op.FromUID, EmailID: op.Msg.EmailID}
+	}
+	if err := putEmailIDs(o.Cache, entries); err != nil {
+		o.Logger.Warn("cache EmailID", "err", err)
+	}
 }
 
 // messageFailure reports a failure that concerns one message only (its
@@ -422,7 +478,8 @@ func (a *applier) messageFailure(op Op, err error) bool {
 }
 
 // copyOne copies one message as op says, verifying its EmailID and size
-// while it streams, and returns the UID it got.
+// while it streams, and returns the UID it got. An EmailID it learned (op
+// gave none) is for the caller to cache.
 func (a *applier) copyOne(ctx context.Context, w mailbox.Writer, batch mailbox.Batch, op Op) (uid.UID, mailbox.EmailID, int64, error) {
 	m := a.m
 	o := &m.s.opt
@@ -475,11 +532,6 @@ func (a *applier) copyOne(ctx context.Context, w mailbox.Writer, batch mailbox.B
 		return 0, mailbox.EmailID{}, 0, err
 	}
 	id := vr.Sum()
-	if o.Cache != nil && op.Msg.EmailID.IsZero() {
-		if err := o.Cache.PutEmailID(m.s.storeID(op.From), from.ID, from.UIDValidity, op.FromUID, id); err != nil {
-			o.Logger.Warn("cache EmailID", "err", err)
-		}
-	}
 	if o.Progress != nil {
 		o.Progress(1, vr.Size())
 	}
@@ -824,12 +876,16 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 		yHeld := 0
 		flushMissing := func() error {
 			for _, op := range missing {
-				got, _, _, err := a.copyOne(ctx, w, nil, op)
+				got, id, _, err := a.copyOne(ctx, w, nil, op)
 				if err != nil {
 					if a.messageFailure(op, err) {
 						continue
 					}
 					return err
+				}
+				if op.Msg.EmailID.IsZero() {
+					op.Msg.EmailID = id
+					a.cacheEmailIDs([]Op{op})
 				}
 				if err := mp.Add(got, op.FromUID); err != nil {
 					return err
@@ -962,6 +1018,7 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 	h := m.header(false)
 	h.SrcValidity, h.DstValidity = yInfo.UIDValidity, yInfo.UIDValidity
 	h.Realigning, h.RealignSource = true, x == Source
+	m.rewrote = true
 	b := o.State.Begin(o.Pair)
 	b.DeleteMailbox(m.src.ID)
 	b.PutHeader(h)

@@ -21,9 +21,10 @@ type JournalState struct {
 func NewJournalState(j *journal.Journal) *JournalState { return &JournalState{j: j} }
 
 var (
-	_ State        = (*JournalState)(nil)
-	_ EmailIDCache = (*JournalState)(nil)
-	_ Records      = (*JournalState)(nil)
+	_ State          = (*JournalState)(nil)
+	_ EmailIDCache   = (*JournalState)(nil)
+	_ EmailIDBatcher = (*JournalState)(nil)
+	_ Records        = (*JournalState)(nil)
 )
 
 // The engine's marks in journal.Header.Marks.
@@ -143,6 +144,15 @@ func (s *JournalState) EmailID(store string, mbox mailbox.ID, v uid.Validity, u 
 // PutEmailID implements EmailIDCache.
 func (s *JournalState) PutEmailID(store string, mbox mailbox.ID, v uid.Validity, u uid.UID, id mailbox.EmailID) error {
 	return s.j.PutEmailIDs(journal.CachedEmailID{Store: store, MailboxID: mbox, UIDValidity: v, UID: u, EmailID: id})
+}
+
+// PutEmailIDs implements EmailIDBatcher: one unsynced write.
+func (s *JournalState) PutEmailIDs(entries []CachedEmailID) error {
+	cs := make([]journal.CachedEmailID, len(entries))
+	for i, e := range entries {
+		cs[i] = journal.CachedEmailID{Store: e.Store, MailboxID: e.Mailbox, UIDValidity: e.UIDValidity, UID: e.UID, EmailID: e.EmailID}
+	}
+	return s.j.PutEmailIDs(cs...)
 }
 
 // Begin implements State.

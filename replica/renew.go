@@ -73,6 +73,7 @@ func (m *mboxSync) renew(ctx context.Context) error {
 	}
 	h := m.header(false)
 	h.Renewed = true
+	m.rewrote = true
 	b := o.State.Begin(o.Pair)
 	b.DeleteMailbox(m.src.ID)
 	b.PutHeader(h)

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -429,6 +430,36 @@ func compareStrings(a, b string) int {
 type EmailIDCache interface {
 	EmailID(store string, mbox mailbox.ID, v uid.Validity, u uid.UID) (mailbox.EmailID, bool, error)
 	PutEmailID(store string, mbox mailbox.ID, v uid.Validity, u uid.UID, id mailbox.EmailID) error
+}
+
+// CachedEmailID is one entry of an [EmailIDCache].
+type CachedEmailID struct {
+	Store       string
+	Mailbox     mailbox.ID
+	UIDValidity uid.Validity
+	UID         uid.UID
+	EmailID     mailbox.EmailID
+}
+
+// EmailIDBatcher is an EmailIDCache that takes many entries in one write
+// (a batch of copies learns the EmailIDs of its sources together).
+type EmailIDBatcher interface {
+	EmailIDCache
+	PutEmailIDs(entries []CachedEmailID) error
+}
+
+// putEmailIDs puts entries into c, in one write when c takes many.
+func putEmailIDs(c EmailIDCache, entries []CachedEmailID) error {
+	if b, ok := c.(EmailIDBatcher); ok {
+		return b.PutEmailIDs(entries)
+	}
+	var errs []error
+	for _, e := range entries {
+		if err := c.PutEmailID(e.Store, e.Mailbox, e.UIDValidity, e.UID, e.EmailID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Lost is a message recovery expunged because its body was missing,

@@ -349,6 +349,9 @@ type mboxSync struct {
 	// pending is the state a successful plan left to commit with the
 	// header.
 	pending StateBatch
+	// rewrote: this run wrote the mailbox's header before its last
+	// commit (the header read at the start is no longer the state's).
+	rewrote bool
 }
 
 func (m *mboxSync) info(side Side) mailbox.Info {
@@ -432,6 +435,7 @@ func (m *mboxSync) run(ctx context.Context) error {
 	if hdr == nil && !o.DryRun {
 		// Forget entries that no longer apply, and record the pairing so a
 		// crash leaves it known.
+		m.rewrote = true
 		b := o.State.Begin(o.Pair)
 		b.DeleteMailbox(m.src.ID)
 		b.PutHeader(m.header(false))
@@ -576,6 +580,7 @@ func (m *mboxSync) forget(ctx context.Context, side Side) error {
 	}
 	h := m.header(false)
 	h.RealignSource = side == Source
+	m.rewrote = true
 	b := o.State.Begin(o.Pair)
 	b.DeleteMailbox(m.src.ID)
 	b.PutHeader(h)
@@ -687,11 +692,19 @@ func (m *mboxSync) commitHeader(ctx context.Context) error {
 		return err
 	}
 	b := m.pending
+	h := m.header(!m.keptLost)
+	if (b == nil || b.Len() == 0) && len(m.intents) == 0 && !m.rewrote && m.pair.Hdr != nil && *m.pair.Hdr == h {
+		// Nothing to record: the state says all this already (a sync
+		// that found nothing to do writes nothing, and waits for no
+		// disk).
+		m.pending = nil
+		return nil
+	}
 	if b == nil {
 		b = m.s.opt.State.Begin(m.s.opt.Pair)
 	}
 	m.pending = nil
-	b.PutHeader(m.header(!m.keptLost))
+	b.PutHeader(h)
 	for _, in := range m.intents {
 		b.DeleteIntent(m.src.ID, in)
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mailrepl/mailrepl/mailbox"
@@ -18,7 +19,7 @@ import (
 // maildir-save.c), and durable at each step:
 //
 //  1. write the message into tmp/, set its mtime to the internal date,
-//     fsync it;
+//     make it durable;
 //  2. take the dovecot-uidlist lock and reread the uidlist;
 //  3. rename the file into cur/ ("<base>:2,<flags>"), or into new/ when
 //     it has no flags, its base getting ",S=<size>,W=<size with CRLF>";
@@ -26,10 +27,16 @@ import (
 //  5. publish the UID: rewrite the uidlist (temporary file, fsync, rename,
 //     fsync of the folder), then release the lock.
 //
-// A batch does 1 and 3 per message, and 2, 4 and 5 once: it holds the lock
-// from its first append to its commit (touching it so that it does not
-// look stale). A crash before 5 leaves files with no UID, which the next
-// listing publishes with new UIDs: nothing is lost.
+// A batch does 2 once, at its first append, and holds the lock until it
+// ends (touching it so that it does not look stale). Each append writes
+// its file into tmp/ and goes no further: Commit makes every file of the
+// batch durable at once (one syncfs(2) of the file system where there is
+// one, else an fsync of each), then does 3 for each and 4 and 5 once. A
+// file in tmp/ is no message: until Commit, nothing of the batch is seen
+// by a listing, nor left as a message by a crash (a crash leaves files in
+// tmp/, which Dovecot removes after 36 hours). A crash after 3 and before
+// 5 leaves files with no UID, which the next listing publishes with new
+// UIDs: nothing is lost.
 
 // Append adds a message and returns its UID.
 func (s *Store) Append(ctx context.Context, name string, lit mailbox.Literal, meta mailbox.AppendMeta) (_ uid.UID, err error) {
@@ -98,12 +105,27 @@ type batch struct {
 	dl        *dotlock
 	ul        *uidlist // the list being built
 	lastTouch time.Time
-	moved     []movedFile
-	cur, new  bool // directories changed
+	tmpDir    *os.File     // tmp/, open from the first append: its syncfs makes the staged files durable
+	staged    []stagedFile // written into tmp/, put in place by Commit
+	moved     []movedFile  // put in place by Commit, not yet published
 	done      bool
 }
 
+// stagedFile is an appended message waiting in tmp/ for the batch's
+// Commit.
+type stagedFile struct {
+	tmp  string // its path in tmp/
+	dest string // its path in cur/ or new/
+	base string
+}
+
 type movedFile struct{ path, base string }
+
+var _ mailbox.StagedBatch = (*batch)(nil)
+
+// Staged implements mailbox.StagedBatch: an append leaves its file in
+// tmp/, which no listing reads, until Commit.
+func (b *batch) Staged() bool { return true }
 
 var _ mailbox.Batch = (*batch)(nil)
 
@@ -140,6 +162,11 @@ func (b *batch) append(ctx context.Context, want uid.UID, lit mailbox.Literal, m
 	if want >= uid.Max {
 		return 0, f.err(op, want, "", fmt.Errorf("%w: UID %d leaves no UIDNEXT", mailbox.ErrUIDOrder, want))
 	}
+	if b.tmpDir == nil {
+		if err := b.openTmp(); err != nil {
+			return 0, err
+		}
+	}
 	tmp, err := f.writeTmp(ctx, lit, meta)
 	if err != nil {
 		return 0, err
@@ -169,36 +196,31 @@ func (b *batch) append(ctx context.Context, want uid.UID, lit mailbox.Literal, m
 	if u >= uid.Max {
 		return 0, f.err(op, 0, "", fmt.Errorf("%w: no UID left: UIDNEXT is %d", mailbox.ErrUIDOrder, u))
 	}
-	if err := f.loadKeywordsLocked(); err != nil {
-		return 0, f.err(op, want, f.keywordsPath(), err)
-	}
-	kw := f.kw
-	chars, added, err := encodeFlags(meta.Flags, &kw)
-	if err != nil {
-		return 0, f.err(op, want, "", err)
-	}
-	if added {
-		if err := f.writeKeywordsLocked(ctx, &kw); err != nil {
+	var chars string
+	if hasKeyword(meta.Flags) {
+		if err := f.loadKeywordsLocked(); err != nil {
 			return 0, f.err(op, want, f.keywordsPath(), err)
 		}
+		kw := f.kw
+		var added bool
+		if chars, added, err = encodeFlags(meta.Flags, &kw); err != nil {
+			return 0, f.err(op, want, "", err)
+		}
+		if added {
+			if err := f.writeKeywordsLocked(ctx, &kw); err != nil {
+				return 0, f.err(op, want, f.keywordsPath(), err)
+			}
+		}
+	} else if chars, _, err = encodeFlags(meta.Flags, nil); err != nil {
+		return 0, f.err(op, want, "", err)
 	}
 	base := fmt.Sprintf("%s,S=%d,W=%d", tmp.base, tmp.size, tmp.vsize)
 	ref := fileRef{name: base, inNew: chars == ""}
 	if chars != "" {
 		ref.name = fileName{base: base}.withFlags(chars).String()
 	}
-	dest := f.filePath(ref)
-	if err := os.Rename(tmp.path, dest); err != nil {
-		return 0, f.err(op, want, dest, err)
-	}
 	keep = true
-	if f.inflight == nil {
-		f.inflight = make(map[string]bool)
-	}
-	f.inflight[base] = true
-	b.moved = append(b.moved, movedFile{dest, base})
-	b.cur = b.cur || !ref.inNew
-	b.new = b.new || ref.inNew
+	b.staged = append(b.staged, stagedFile{tmp: tmp.path, dest: f.filePath(ref), base: base})
 	rec := record{uid: u, base: base}
 	rec.setCache(cacheEntry{id: tmp.id, hasID: true, date: tmp.date, hasDate: true})
 	b.ul.recs = append(b.ul.recs, rec)
@@ -210,6 +232,35 @@ func (b *batch) append(ctx context.Context, want uid.UID, lit mailbox.Literal, m
 		b.lastTouch = time.Now()
 	}
 	return u, nil
+}
+
+// hasKeyword reports whether fl holds a keyword, whose letter only
+// dovecot-keywords gives.
+func hasKeyword(fl mailbox.Flags) bool {
+	for f := range fl.All() {
+		if f.IsKeyword() {
+			return true
+		}
+	}
+	return false
+}
+
+// openTmp makes sure tmp/ exists and opens it, once per batch: the
+// batch's syncfs goes through it, and reports any write-back error of the
+// file system since it was opened.
+func (b *batch) openTmp() error {
+	const op = "append"
+	f := b.f
+	tmpDir := filepath.Join(f.path, "tmp")
+	if err := os.Mkdir(tmpDir, f.s.opts.DirMode); err != nil && !errors.Is(err, fs.ErrExist) {
+		return f.err(op, 0, tmpDir, err)
+	}
+	d, err := os.Open(tmpDir)
+	if err != nil {
+		return f.err(op, 0, tmpDir, err)
+	}
+	b.tmpDir = d
+	return nil
 }
 
 // hold takes the uidlist's dotlock and starts the new list from the
@@ -248,22 +299,15 @@ func (b *batch) Commit(ctx context.Context) error {
 		return f.s.named(b.name, err)
 	}
 	if !b.held {
-		b.done = true
+		b.end()
 		return nil
 	}
 	err := ctx.Err()
 	if err != nil {
 		err = f.err(op, 0, "", err)
 	}
-	if err == nil && b.cur {
-		if e := syncDir(filepath.Join(f.path, "cur")); e != nil {
-			err = f.err(op, 0, filepath.Join(f.path, "cur"), e)
-		}
-	}
-	if err == nil && b.new {
-		if e := syncDir(filepath.Join(f.path, "new")); e != nil {
-			err = f.err(op, 0, filepath.Join(f.path, "new"), e)
-		}
+	if err == nil {
+		err = b.place(ctx)
 	}
 	if err == nil {
 		if e := f.acquire(ctx); e != nil {
@@ -299,13 +343,16 @@ func (b *batch) Close() error {
 
 func (b *batch) undo() {
 	f := b.f
+	for _, st := range b.staged {
+		os.Remove(st.tmp)
+	}
 	if b.held {
 		f.lock <- struct{}{} // no ctx here: the holders are short
 		for _, m := range b.moved {
 			os.Remove(m.path)
 			delete(f.inflight, m.base)
 		}
-		if len(b.moved) > 0 {
+		if len(b.moved) > 0 || len(b.staged) > 0 {
 			f.sc = nil
 			if f.ul != nil && !f.synthetic && b.ul.next > f.ul.next {
 				l := f.ul.clone()
@@ -317,17 +364,74 @@ func (b *batch) undo() {
 		}
 		f.release()
 	}
-	b.moved = nil
+	b.staged, b.moved = nil, nil
 	b.end()
 }
 
+// place makes the staged files durable, all at once, then renames each
+// into cur/ or new/ (marked in flight: listings skip them until their
+// UIDs are published) and makes the renames durable.
+func (b *batch) place(ctx context.Context) error {
+	const op = "append"
+	f := b.f
+	if len(b.staged) == 0 {
+		return nil
+	}
+	if err := syncFiles(b.tmpDir, b.staged); err != nil {
+		return f.err(op, 0, b.tmpDir.Name(), err)
+	}
+	if err := f.acquire(ctx); err != nil {
+		return f.err(op, 0, "", err)
+	}
+	if f.inflight == nil {
+		f.inflight = make(map[string]bool)
+	}
+	var cur, new bool
+	for len(b.staged) > 0 {
+		st := b.staged[0]
+		if err := os.Rename(st.tmp, st.dest); err != nil {
+			f.release()
+			return f.err(op, 0, st.dest, err)
+		}
+		b.staged = b.staged[1:]
+		f.inflight[st.base] = true
+		b.moved = append(b.moved, movedFile{st.dest, st.base})
+		if filepath.Base(filepath.Dir(st.dest)) == "new" {
+			new = true
+		} else {
+			cur = true
+		}
+	}
+	f.release()
+	for _, d := range []struct {
+		on  bool
+		dir string
+	}{{cur, "cur"}, {new, "new"}} {
+		if d.on {
+			p := filepath.Join(f.path, d.dir)
+			if err := syncDir(p); err != nil {
+				return f.err(op, 0, p, err)
+			}
+		}
+	}
+	return nil
+}
+
 func (b *batch) end() {
+	if b.tmpDir != nil {
+		b.tmpDir.Close()
+		b.tmpDir = nil
+	}
 	if b.held {
 		b.f.unlockUidlist(b.dl)
 		b.held = false
 	}
 	b.done = true
 }
+
+// copyBufs are the buffers messages are copied through, one per copy
+// under way.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // tmpFile is a message written into tmp/.
 type tmpFile struct {
@@ -337,9 +441,10 @@ type tmpFile struct {
 	date        int64 // internal date, Unix seconds
 }
 
-// writeTmp writes a message into tmp/ (created if missing), checks it
-// against its declared size and expected EmailID, sets its mtime to the
-// internal date and fsyncs it. On any failure nothing is left behind.
+// writeTmp writes a message into tmp/ (which the batch made sure of),
+// checks it against its declared size and expected EmailID and sets its
+// mtime to the internal date; the batch's Commit makes it durable. On any
+// failure nothing is left behind.
 func (f *folder) writeTmp(ctx context.Context, lit mailbox.Literal, meta mailbox.AppendMeta) (tf tmpFile, err error) {
 	const op = "append"
 	size := lit.Size()
@@ -347,9 +452,6 @@ func (f *folder) writeTmp(ctx context.Context, lit mailbox.Literal, meta mailbox
 		return tf, f.err(op, 0, "", fmt.Errorf("%w: empty message (declared size %d)", mailbox.ErrInvalidMessage, size))
 	}
 	tmpDir := filepath.Join(f.path, "tmp")
-	if err := os.Mkdir(tmpDir, f.s.opts.DirMode); err != nil && !errors.Is(err, fs.ErrExist) {
-		return tf, f.err(op, 0, tmpDir, err)
-	}
 	now := f.s.opts.Now()
 	var fh *os.File
 	for {
@@ -375,7 +477,9 @@ func (f *folder) writeTmp(ctx context.Context, lit mailbox.Literal, meta mailbox
 	if f.s.fault != nil {
 		w = faultWriter{w, f.s.fault, "write message"}
 	}
-	buf := make([]byte, 64<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	for {
 		if err := ctx.Err(); err != nil {
 			return tf, f.err(op, 0, "", err)
@@ -412,9 +516,7 @@ func (f *folder) writeTmp(ctx context.Context, lit mailbox.Literal, meta mailbox
 	if err := os.Chtimes(tf.path, date, date); err != nil {
 		return tf, f.err(op, 0, tf.path, err)
 	}
-	if err := fh.Sync(); err != nil {
-		return tf, f.err(op, 0, tf.path, err)
-	}
+	startWriteback(fh)
 	if err := fh.Close(); err != nil {
 		return tf, f.err(op, 0, tf.path, err)
 	}

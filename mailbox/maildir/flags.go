@@ -209,7 +209,7 @@ func (s *Store) StoreFlags(ctx context.Context, name string, set uid.Set, op mai
 		return f.err(opName, 0, "", err)
 	}
 	defer f.release()
-	sn, err := f.syncLocked(ctx, opName)
+	sn, err := f.flagsSnapshotLocked(ctx, opName)
 	if err != nil {
 		return err
 	}
@@ -242,6 +242,7 @@ func (s *Store) StoreFlags(ctx context.Context, name string, set uid.Set, op mai
 	}
 	dec := &flagDecoder{kw: &kw}
 	var touchedCur, touchedNew bool
+	var renamed []renamedFile
 	for i := range recsIn(sn.ul, set) {
 		r := &sn.ul.recs[i]
 		if err := ctx.Err(); err != nil {
@@ -267,6 +268,7 @@ func (s *Store) StoreFlags(ctx context.Context, name string, set uid.Set, op mai
 			if err == nil {
 				touchedCur = true
 				touchedNew = touchedNew || ref.inNew
+				renamed = append(renamed, renamedFile{r.base, to})
 				break
 			}
 			if !errors.Is(err, fs.ErrNotExist) || attempt >= 3 {
@@ -277,7 +279,62 @@ func (s *Store) StoreFlags(ctx context.Context, name string, set uid.Set, op mai
 			}
 		}
 	}
-	return f.finishChangesLocked(opName, touchedCur, touchedNew)
+	if err := f.finishChangesLocked(opName, touchedCur, touchedNew); err != nil {
+		return err
+	}
+	f.patchScanLocked(sn.sc, renamed)
+	return nil
+}
+
+// renamedFile is a file a flag change renamed.
+type renamedFile struct {
+	base string
+	to   fileRef
+}
+
+// flagsSnapshotLocked is the view a flag change works on: when the last
+// scan is one the folder's own flag changes patched (see patchScanLocked),
+// that scan with the current uidlist and keywords, else syncLocked's. A
+// scan stale by someone else's change is good enough here: a flag change
+// renames only files of known UIDs, and one renamed or removed meanwhile
+// is looked up afresh (its rename fails with ENOENT).
+func (f *folder) flagsSnapshotLocked(ctx context.Context, op string) (*snapshot, error) {
+	if f.sc == nil || !f.sc.patched || f.ul == nil {
+		return f.syncLocked(ctx, op)
+	}
+	if err := f.loadUidlistLocked(); err != nil {
+		return nil, f.err(op, 0, f.uidlistPath(), err)
+	}
+	if err := f.loadKeywordsLocked(); err != nil {
+		return nil, f.err(op, 0, f.keywordsPath(), err)
+	}
+	if f.ul == nil {
+		return f.syncLocked(ctx, op)
+	}
+	return f.snapshotLocked(), nil
+}
+
+// patchScanLocked makes the folder's last scan the scan sc was with this
+// process's renames applied, so that the next flag change need not read
+// the directories again (a sync's flag changes come one flag at a time).
+// Such a scan is marked patched: only flag changes use it; a listing or a
+// delivery scans afresh.
+func (f *folder) patchScanLocked(sc *scanResult, renamed []renamedFile) {
+	if sc == nil || len(renamed) == 0 {
+		return
+	}
+	if !sc.patched {
+		// Listings may hold sc: patch a copy.
+		c := &scanResult{files: make(map[string]fileRef, len(sc.files)), start: sc.start, patched: true}
+		for k, v := range sc.files {
+			c.files[k] = v
+		}
+		sc = c
+	}
+	for _, r := range renamed {
+		sc.files[r.base] = r.to
+	}
+	f.sc = sc
 }
 
 // finishChangesLocked makes renames and removals in cur/ and new/

@@ -191,6 +191,9 @@ type scanResult struct {
 	start          time.Time          // when the scan began (system clock)
 	curID, newID   fileID             // the directories' times when read
 	stableForReuse bool
+	// patched: the scan with this process's flag changes applied since,
+	// never reused but by flag changes (see patchScanLocked).
+	patched bool
 }
 
 func dirID(path string) (fileID, error) {

@@ -51,3 +51,21 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// fsyncEach fsyncs each staged file.
+func fsyncEach(files []stagedFile) error {
+	for _, st := range files {
+		fh, err := os.Open(st.tmp)
+		if err != nil {
+			return err
+		}
+		err = fh.Sync()
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

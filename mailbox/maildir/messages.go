@@ -323,7 +323,9 @@ func (r *msgReader) Read(p []byte) (int, error) {
 
 // WriteTo lets io.Copy use a large buffer.
 func (r *msgReader) WriteTo(w io.Writer) (int64, error) {
-	buf := make([]byte, 64<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	var total int64
 	for {
 		n, err := r.Read(buf)

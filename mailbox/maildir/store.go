@@ -141,6 +141,7 @@ type Store struct {
 		closed   bool
 		folders  map[string]*folder    // by directory name, "" for INBOX
 		numbered map[mailbox.ID]string // the keeper's numberings folders hold, to their directories
+		checked  map[string]dirTriple  // folder paths checkFolderDir passed, with what lstat(2) found then
 	}
 }
 
@@ -334,8 +335,60 @@ func (s *Store) folderOf(op, canon, dir string) (*folder, error) {
 }
 
 // checkFolderDir checks that a mailbox directory exists, is a directory
-// with cur/, and lies inside the root once symlinks are followed.
+// with cur/, and lies inside the root once symlinks are followed. A path
+// that passed is checked again by an lstat(2) of it, its cur/ and its new/:
+// while they are the same directories as then, none a symlink, they lead
+// where they did (a listing or a read of each message would otherwise
+// resolve every component of its path three times).
 func (s *Store) checkFolderDir(path string) error {
+	now, plain := lstatTriple(path)
+	if plain {
+		s.mu.Lock()
+		was, ok := s.mu.checked[path]
+		s.mu.Unlock()
+		if ok && was == now {
+			return nil
+		}
+	}
+	if err := s.checkFolderDirFully(path); err != nil {
+		return err
+	}
+	if plain {
+		s.mu.Lock()
+		if s.mu.checked == nil {
+			s.mu.checked = make(map[string]dirTriple)
+		}
+		s.mu.checked[path] = now
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// dirTriple identifies a folder directory, its cur/ and its new/ (zero
+// when missing).
+type dirTriple [3]struct{ dev, ino uint64 }
+
+// lstatTriple lstats a folder directory, its cur/ and its new/; plain is
+// false when one of them is a symlink, or not a directory, or the first
+// two cannot be lstatted.
+func lstatTriple(path string) (t dirTriple, plain bool) {
+	for i, p := range []string{path, filepath.Join(path, "cur"), filepath.Join(path, "new")} {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			if i == 2 && errors.Is(err, syscall.ENOENT) {
+				continue
+			}
+			return t, false
+		}
+		if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+			return t, false
+		}
+		t[i].dev, t[i].ino = uint64(st.Dev), st.Ino
+	}
+	return t, true
+}
+
+func (s *Store) checkFolderDirFully(path string) error {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return err
