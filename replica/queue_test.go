@@ -201,7 +201,6 @@ func TestQueue(t *testing.T) {
 	}
 }
 
-
 // TestQueueCoalescingModel runs random notices, jobs and outcomes on the
 // queue and checks it against a model that keeps every notice apart:
 // every notice is covered by a successful job that started after it, at
