@@ -39,7 +39,8 @@ func newUserDirs(t batch.Template) (userDirs, bool) {
 // base is the directory whose entries are the users.
 func (u userDirs) base() string { return filepath.Dir(u.prefix + "x") }
 
-// list returns the users whose store exists, by name.
+// list returns the users whose store exists, by name; hidden
+// directories are none.
 func (u userDirs) list() ([]string, error) {
 	ents, err := os.ReadDir(u.base())
 	if err != nil {
@@ -48,7 +49,7 @@ func (u userDirs) list() ([]string, error) {
 	var users []string
 	for _, e := range ents {
 		name := strings.TrimPrefix(filepath.Join(u.base(), e.Name()), u.prefix)
-		if !strings.HasPrefix(filepath.Join(u.base(), e.Name()), u.prefix) || batch.ValidUser(name) != nil {
+		if !strings.HasPrefix(filepath.Join(u.base(), e.Name()), u.prefix) || strings.HasPrefix(name, ".") || batch.ValidUser(name) != nil {
 			continue
 		}
 		if st, err := os.Stat(u.prefix + name + u.suffix); err == nil && st.IsDir() {
