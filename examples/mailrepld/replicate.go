@@ -310,7 +310,9 @@ func (d *replicator) sync(ctx context.Context, job replica.SyncJob) (*replica.Re
 	}
 	defer release()
 	logger := slog.New(slog.NewTextHandler(d.stderr, &slog.HandlerOptions{Level: d.level})).With("user", user)
-	open := batch.OpenOptions{Logger: logger, UIDs: d.j.UIDKeeper(user)}
+	// A delivery is replicated once its writer (Dovecot) has numbered it:
+	// a UID guessed before could differ from the one it gets.
+	open := batch.OpenOptions{Logger: logger, UIDs: d.j.UIDKeeper(user), LeaveUnnumbered: true}
 	var src batch.ReadCloser
 	if cfg.mode == replica.TwoWay {
 		src, err = cfg.source.Open(user, open)

@@ -14,10 +14,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -62,7 +64,8 @@ type soakTree struct {
 	users                   []string
 	metrics                 string // HOST:PORT
 
-	mu     sync.Mutex
+	mu     sync.Mutex             // guards uids, rng, ops
+	locks  map[string]*sync.Mutex // a user's changes, one at a time
 	stores map[string]*maildir.Store
 	uids   map[string][]uid.UID // each user's INBOX messages, as the load knows them
 	rng    *rand.Rand
@@ -72,7 +75,7 @@ type soakTree struct {
 func newSoakTree(t *testing.T, users int, seed uint64) *soakTree {
 	root := t.TempDir()
 	tr := &soakTree{root: root, src: filepath.Join(root, "src"), dst: filepath.Join(root, "dst"), journal: filepath.Join(root, "journal"),
-		stores: map[string]*maildir.Store{}, uids: map[string][]uid.UID{}, rng: rand.New(rand.NewPCG(seed, 1)), ops: map[string]int{}}
+		stores: map[string]*maildir.Store{}, locks: map[string]*sync.Mutex{}, uids: map[string][]uid.UID{}, rng: rand.New(rand.NewPCG(seed, 1)), ops: map[string]int{}}
 	for _, d := range []string{tr.src, tr.dst, tr.journal} {
 		require.NoError(t, os.MkdirAll(d, 0o755))
 	}
@@ -98,6 +101,7 @@ func newSoakTree(t *testing.T, users int, seed uint64) *soakTree {
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		tr.stores[u] = s
+		tr.locks[u] = &sync.Mutex{}
 		for range 3 {
 			tr.deliver(t, u)
 		}
@@ -119,48 +123,78 @@ func (tr *soakTree) breakTarget(t *testing.T, user string) {
 var ctxb = context.Background()
 
 func (tr *soakTree) deliver(t *testing.T, user string) {
+	tr.mu.Lock()
 	msg := fmt.Sprintf("From: load@example.org\r\nTo: %s@example.org\r\nSubject: load %d\r\nMessage-ID: <%d.%d@load>\r\n\r\n%s\r\n",
 		user, tr.rng.Uint64(), tr.rng.Uint64(), time.Now().UnixNano(), strings.Repeat("body ", 20+tr.rng.IntN(200)))
+	tr.mu.Unlock()
 	u, err := tr.stores[user].Append(ctxb, mailbox.Inbox, mailbox.BytesLiteral([]byte(msg)), mailbox.AppendMeta{})
 	require.NoError(t, err)
+	tr.mu.Lock()
 	tr.uids[user] = append(tr.uids[user], u)
 	tr.ops["append"]++
+	tr.mu.Unlock()
 }
 
 // change makes one change: a delivery, a flag change or an expunge.
+// Changes of different users run in parallel, as on a mail server.
 func (tr *soakTree) change(t *testing.T, users []string) {
 	tr.mu.Lock()
-	defer tr.mu.Unlock()
 	user := users[tr.rng.IntN(len(users))]
-	s, have := tr.stores[user], tr.uids[user]
-	switch op := tr.rng.IntN(100); {
+	op, pick, fl, fop := tr.rng.IntN(100), tr.rng.Uint64(), tr.rng.IntN(3), mailbox.FlagOp(tr.rng.IntN(2))
+	lock := tr.locks[user]
+	tr.mu.Unlock()
+	lock.Lock()
+	defer lock.Unlock()
+	s := tr.stores[user]
+	tr.mu.Lock()
+	have := slices.Clone(tr.uids[user])
+	tr.mu.Unlock()
+	switch {
 	case op < 55 || len(have) < 2:
 		tr.deliver(t, user)
 	case op < 85:
-		u := have[tr.rng.IntN(len(have))]
-		flags := []mailbox.Flags{mailbox.MustFlags(mailbox.Seen), mailbox.MustFlags(mailbox.Flagged), mailbox.MustFlags(mailbox.Answered, mailbox.Seen)}[tr.rng.IntN(3)]
-		require.NoError(t, s.StoreFlags(ctxb, mailbox.Inbox, uid.SetOf(u), mailbox.FlagOp(tr.rng.IntN(2)), flags))
-		tr.ops["flags"]++
+		u := have[pick%uint64(len(have))]
+		flags := []mailbox.Flags{mailbox.MustFlags(mailbox.Seen), mailbox.MustFlags(mailbox.Flagged), mailbox.MustFlags(mailbox.Answered, mailbox.Seen)}[fl]
+		require.NoError(t, s.StoreFlags(ctxb, mailbox.Inbox, uid.SetOf(u), fop, flags))
+		tr.count("flags")
 	default:
-		i := tr.rng.IntN(len(have))
+		i := int(pick % uint64(len(have)))
 		require.NoError(t, s.Expunge(ctxb, mailbox.Inbox, uid.SetOf(have[i])))
-		tr.uids[user] = append(have[:i], have[i+1:]...)
-		tr.ops["expunge"]++
+		tr.mu.Lock()
+		tr.uids[user] = slices.DeleteFunc(tr.uids[user], func(u uid.UID) bool { return u == have[i] })
+		tr.mu.Unlock()
+		tr.count("expunge")
 	}
 }
 
-// load makes rate changes per second until d has passed.
+func (tr *soakTree) count(op string) {
+	tr.mu.Lock()
+	tr.ops[op]++
+	tr.mu.Unlock()
+}
+
+// load makes rate changes per second, from 4 workers, until d has
+// passed, and returns how many it made.
 func (tr *soakTree) load(t *testing.T, users []string, rate int, d time.Duration) int {
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	defer tick.Stop()
+	const workers = 4
 	end := time.Now().Add(d)
-	n := 0
-	for time.Now().Before(end) {
-		<-tick.C
-		tr.change(t, users)
-		n++
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(time.Second * workers / time.Duration(rate))
+			defer tick.Stop()
+			for time.Now().Before(end) {
+				<-tick.C
+				tr.change(t, users)
+				n.Add(1)
+			}
+		}()
 	}
-	return n
+	wg.Wait()
+	return int(n.Load())
 }
 
 // daemon is a running mailrepld replicate.

@@ -75,10 +75,10 @@ type watcher struct {
 
 	mu struct {
 		sync.Mutex
-		paths   map[string]watched     // watched directory → what it holds
-		users   map[string]bool        // users whose folders are watched or scanned
-		scanned map[string]scanEntry   // folder → what the last scan saw
-		limited bool                   // the watch limit was hit (said once)
+		paths   map[string]watched   // watched directory → what it holds
+		users   map[string]bool      // users whose folders are watched or scanned
+		scanned map[string]scanEntry // folder → what the last scan saw
+		limited bool                 // the watch limit was hit (said once)
 	}
 }
 
