@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	_ = os.Chmod(dir, 0o755) // the replicate tests run the daemon as an unprivileged user
 	binary = filepath.Join(dir, "mailrepld")
 	syncBinary = filepath.Join(dir, "sync_all_users")
 	restoreBinary = filepath.Join(dir, "restore")

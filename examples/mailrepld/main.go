@@ -54,9 +54,11 @@ func main() {
 const usage = `usage: mailrepld COMMAND [flags]
 
 commands:
-  serve   expose this machine's stores to mailrepl clients
+  serve       expose this machine's stores to mailrepl clients
+  replicate   keep replicas of this machine's stores current, continuously
+  status      show what a replicator has queued, failing, and how far behind it is
 
-run 'mailrepld serve -h' for its flags
+run 'mailrepld COMMAND -h' for a command's flags
 `
 
 // run runs the program with the command-line arguments args (without the
@@ -69,6 +71,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr)
+	case "replicate":
+		return replicate(ctx, args[1:], stdout, stderr)
+	case "status":
+		return status(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -181,6 +181,10 @@ type OpenOptions struct {
 	// created or changed, and a store that does not exist is an error
 	// wrapping mailbox.ErrNotFound (a writable one is created).
 	ReadOnly bool
+	// LeaveUnnumbered leaves out of a read-only maildir's listings the
+	// files its dovecot-uidlist does not number yet
+	// (maildir.Options.LeaveUnnumbered).
+	LeaveUnnumbered bool
 	// Logger receives the store's warnings; nil discards them.
 	Logger *slog.Logger
 	// UIDs keeps the UIDs of a store that has no UID list of its own (a
@@ -211,7 +215,7 @@ func (t Template) Open(user string, opts OpenOptions) (mailbox.Store, error) {
 	}
 	switch t.scheme {
 	case "maildir":
-		return maildir.Open(p, &maildir.Options{Name: t.scheme + ":" + p, ReadOnly: opts.ReadOnly, Logger: opts.Logger, UIDs: opts.UIDs})
+		return maildir.Open(p, &maildir.Options{Name: t.scheme + ":" + p, ReadOnly: opts.ReadOnly, LeaveUnnumbered: opts.LeaveUnnumbered, Logger: opts.Logger, UIDs: opts.UIDs})
 	}
 	return nil, fmt.Errorf("%w %q: %s stores are read-only", ErrTemplate, t.raw, t.scheme)
 }

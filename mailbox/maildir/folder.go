@@ -395,6 +395,12 @@ func (f *folder) syncLocked(ctx context.Context, op string) (*snapshot, error) {
 		f.syncedUL, f.syncedSC = f.ul, sc
 		return f.snapshotLocked(), nil
 	}
+	if f.s.opts.ReadOnly && f.s.opts.LeaveUnnumbered && f.ul != nil && f.ul.guid != "" {
+		// Files the folder's writer has yet to number are left out until
+		// it does, as a writable store leaves them while another holds
+		// the uidlist's lock.
+		return f.snapshotLocked(), nil
+	}
 	if f.s.opts.ReadOnly {
 		f.assignInMemoryLocked(miss)
 		return f.snapshotLocked(), nil

@@ -45,6 +45,14 @@ type Options struct {
 	// files not yet in a dovecot-uidlist are given in memory only, for
 	// the life of the Store).
 	ReadOnly bool
+	// LeaveUnnumbered, in a read-only store, leaves out of listings the
+	// files that a folder's dovecot-uidlist does not number yet (a
+	// delivery whose writer has still to give it a UID), rather than
+	// numbering them in memory, where a UID could differ from the one
+	// the writer then gives: what a replicator that keeps UIDs needs. A
+	// folder without a uidlist (or with one of Dovecot's version 1) is
+	// numbered in memory all the same.
+	LeaveUnnumbered bool
 	// Hostname goes into the names of delivered files. Default
 	// os.Hostname().
 	Hostname string
