@@ -100,7 +100,7 @@ func TestRefusals(t *testing.T) {
 		require.Contains(t, p.stderr, "-listen, -store and -token-file are required")
 		code, _, stderr := runMain(t)
 		require.Equal(t, 2, code)
-		require.Contains(t, stderr, "serve   expose this machine's stores")
+		require.Regexp(t, `serve +expose this machine's stores`, stderr)
 	})
 }
 
