@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/mailrepl/mailrepl/internal/batch"
 	"github.com/mailrepl/mailrepl/journal"
-	"github.com/mailrepl/mailrepl/mailbox/imapstore"
 	"github.com/mailrepl/mailrepl/ratelimit"
 	"github.com/mailrepl/mailrepl/replica"
 )
@@ -178,19 +176,14 @@ func runBatch(ctx context.Context, cfg *config, users []string, stdout, stderr i
 // a server are capped by -server-conns, or by -concurrency.
 func (a *app) loadIMAP() error {
 	cfg := a.cfg
-	var tlsCfg *tls.Config
-	if cfg.caFile != "" {
-		var err error
-		if tlsCfg, err = batch.LoadCA(cfg.caFile); err != nil {
-			return err
-		}
-	}
 	conns := cfg.limits.ServerConns
 	if conns <= 0 {
 		conns = 2 * cfg.concurrency
 	}
-	pools := &imapstore.Pools{Max: conns}
-	var err error
+	tlsCfg, pools, err := batch.IMAPSetup(cfg.caFile, conns)
+	if err != nil {
+		return err
+	}
 	if a.intoIMAP, err = batch.LoadIMAP(cfg.into, "into-auth", cfg.intoAuth, tlsCfg, pools); err != nil {
 		return err
 	}

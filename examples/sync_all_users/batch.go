@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,19 +174,14 @@ func (a *app) pair(user string) string { return user + " → " + a.cfg.target.St
 // the batch can use at once.
 func (a *app) loadIMAP() error {
 	cfg := a.cfg
-	var tlsCfg *tls.Config
-	if cfg.caFile != "" {
-		var err error
-		if tlsCfg, err = batch.LoadCA(cfg.caFile); err != nil {
-			return err
-		}
-	}
 	conns := cfg.limits.ServerConns
 	if conns <= 0 {
 		conns = cfg.concurrency * (cfg.mailboxConcurrency + 1)
 	}
-	pools := &imapstore.Pools{Max: conns}
-	var err error
+	tlsCfg, pools, err := batch.IMAPSetup(cfg.caFile, conns)
+	if err != nil {
+		return err
+	}
 	if a.srcIMAP, err = batch.LoadIMAP(cfg.source, "source-auth", cfg.sourceAuth, tlsCfg, pools); err != nil {
 		return err
 	}

@@ -263,6 +263,20 @@ func (r readOnlyStore) Expunge(ctx context.Context, name string, set uid.Set) er
 	return r.ro("expunge", name)
 }
 
+// IMAPSetup is what both tools' IMAP templates share: the TLS
+// configuration of -ca-file ("" for the system's roots) and the servers'
+// connection pools, conns connections each.
+func IMAPSetup(caFile string, conns int) (*tls.Config, *imapstore.Pools, error) {
+	var tlsCfg *tls.Config
+	if caFile != "" {
+		var err error
+		if tlsCfg, err = LoadCA(caFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	return tlsCfg, &imapstore.Pools{Max: conns}, nil
+}
+
 // LoadIMAP reads what t's stores need when t is an IMAP template: the auth
 // file given by flag authFlag (required then, refused otherwise), the
 // TLS configuration and the servers' pools. It returns nil for other
