@@ -404,7 +404,7 @@ func (s *Store) list(c *conn, pattern string) ([]mailbox.Info, error) {
 		}
 		st := l.Status
 		if st == nil || st.UIDValidity == 0 {
-			st, err = c.c.Status(l.Mailbox, c.statusItems()).Wait()
+			st, err = s.recheck(c, l.Mailbox)
 			if errors.Is(classify(err), mailbox.ErrNotFound) {
 				continue // deleted since the LIST
 			}
@@ -415,6 +415,20 @@ func (s *Store) list(c *conn, pattern string) ([]mailbox.Info, error) {
 		infos = append(infos, s.info(name, l.Mailbox, st, sub))
 	}
 	return infos, nil
+}
+
+// recheck asks STATUS of a mailbox that LIST gave without a UIDVALIDITY:
+// one another session is creating or renaming. Dovecot may answer
+// [SERVERBUG] while the folder is half moved; a transient refusal is asked
+// again twice, a moment apart, and a mailbox gone by then is ErrNotFound.
+func (s *Store) recheck(c *conn, server string) (*imap.StatusData, error) {
+	for attempt := 1; ; attempt++ {
+		st, err := c.c.Status(server, c.statusItems()).Wait()
+		if err == nil || attempt == 3 || !errors.Is(classify(err), mailbox.ErrTransient) || isConnErr(err) {
+			return st, err
+		}
+		time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
+	}
 }
 
 // status returns one mailbox's Info, or ErrNotFound.
@@ -474,7 +488,22 @@ func (s *Store) Create(ctx context.Context, name string) (mailbox.Info, error) {
 			return mailbox.ErrExists
 		}
 		if err := c.c.Create(srv, nil).Wait(); err != nil {
-			return fmt.Errorf("CREATE: %w", err)
+			// Dovecot answers [ALREADYEXISTS] to a CREATE it carried
+			// out when another session's LIST saw the new folder half
+			// made (it listed UIDVALIDITY 0): six sessions creating
+			// six folders hit it often. The mailbox was absent just
+			// before, so if it exists now it is ours to report, made by
+			// us or by someone else in between: either way what the
+			// caller asked for holds.
+			var ie *imap.Error
+			if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeAlreadyExists {
+				return fmt.Errorf("CREATE: %w", err)
+			}
+			var serr error
+			if in, serr = s.status(c, cn, srv); serr != nil {
+				return fmt.Errorf("CREATE: %w", err)
+			}
+			return nil
 		}
 		var err error
 		in, err = s.status(c, cn, srv)
