@@ -24,6 +24,15 @@ type Store struct {
 	debug io.Writer
 	wake  chan struct{} // a connection became idle
 
+	// moving is held to RENAME or DELETE a folder, and shared by a LIST
+	// that asks STATUS. Dovecot's STATUS locks each listed Maildir
+	// folder's dovecot-uidlist; another session's RENAME moving the
+	// folder meanwhile makes it log "dotlock … deleted under us" and
+	// at times stall both sessions until the command times out (seen
+	// with six sessions of one account at work). Within one Store the
+	// two no longer overlap.
+	moving sync.RWMutex
+
 	mu struct {
 		sync.Mutex
 		closed bool
@@ -375,7 +384,9 @@ func (s *Store) list(c *conn, pattern string) ([]mailbox.Info, error) {
 	if withStatus {
 		opts.ReturnStatus = c.statusItems()
 	}
+	s.moving.RLock()
 	ls, err := c.c.List("", pattern, opts).Collect()
+	s.moving.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("LIST: %w", err)
 	}
@@ -404,7 +415,9 @@ func (s *Store) list(c *conn, pattern string) ([]mailbox.Info, error) {
 		}
 		st := l.Status
 		if st == nil || st.UIDValidity == 0 {
+			s.moving.RLock()
 			st, err = s.recheck(c, l.Mailbox)
+			s.moving.RUnlock()
 			if errors.Is(classify(err), mailbox.ErrNotFound) {
 				continue // deleted since the LIST
 			}
@@ -582,7 +595,10 @@ func (s *Store) Rename(ctx context.Context, oldName, newName string) error {
 				return err
 			}
 		}
-		if err := c.c.Rename(so, sn, nil).Wait(); err != nil {
+		s.moving.Lock()
+		err = c.c.Rename(so, sn, nil).Wait()
+		s.moving.Unlock()
+		if err != nil {
 			return fmt.Errorf("RENAME: %w", err)
 		}
 		s.forget(so)
@@ -672,7 +688,10 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 				return err
 			}
 		}
-		if err := c.c.Delete(srv).Wait(); err != nil {
+		s.moving.Lock()
+		err = c.c.Delete(srv).Wait()
+		s.moving.Unlock()
+		if err != nil {
 			return fmt.Errorf("DELETE: %w", err)
 		}
 		s.forget(srv)
