@@ -134,9 +134,9 @@ func TestModel(t *testing.T) {
 	}
 	n := *flagScenarios
 	if n == 0 {
-		// 300 keeps the package near a minute and a half under -race on
-		// two cores (600 took 173 s, the longest test of CI); run
-		// -scenarios 600 or more before changing the engine.
+		// 600 took 173 s under -race on two cores, the longest test of
+		// CI; 300 halves that. Run -scenarios 600 or more before
+		// changing the engine.
 		n = 300
 		if testing.Short() {
 			n = 60

@@ -509,14 +509,13 @@ func (s *Store) Create(ctx context.Context, name string) (mailbox.Info, error) {
 			// us or by someone else in between: either way what the
 			// caller asked for holds.
 			var ie *imap.Error
-			if !errors.As(err, &ie) || ie.Code != imap.ResponseCodeAlreadyExists {
-				return fmt.Errorf("CREATE: %w", err)
+			if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
+				if made, serr := s.status(c, cn, srv); serr == nil {
+					in = made
+					return nil
+				}
 			}
-			var serr error
-			if in, serr = s.status(c, cn, srv); serr != nil {
-				return fmt.Errorf("CREATE: %w", err)
-			}
-			return nil
+			return fmt.Errorf("CREATE: %w", err)
 		}
 		var err error
 		in, err = s.status(c, cn, srv)
