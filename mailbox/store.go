@@ -197,6 +197,19 @@ type IndexScanner interface {
 	DropBodiless(ctx context.Context, name string, set uid.Set) error
 }
 
+// Stamper is a store that can tell, without listing its mailboxes,
+// that it did not change: equal stamps taken at two times mean that in
+// between no mailbox was created, renamed or deleted, no message was
+// added or expunged or had its flags changed, and no subscription
+// changed. A sync that finds both stores' stamps as they were when they
+// last agreed has nothing to do.
+type Stamper interface {
+	// Stamp returns the store's stamp, or "" when the store cannot vouch
+	// for one now: a change so recent that a later one might not change
+	// the stamp (file times are coarser than the clock).
+	Stamp(ctx context.Context) (string, error)
+}
+
 // Settler is a store whose listings may leave out messages for a while:
 // a Maildir lists a delivered file only once its UID is published in
 // dovecot-uidlist, and a listing does not wait for a lock that another

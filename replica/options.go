@@ -111,6 +111,10 @@ type Options struct {
 	Mailboxes func(name string) bool
 	// DryRun plans without changing either store or the state.
 	DryRun bool
+	// FullScan lists both stores even when their stamps say that neither
+	// changed since they last agreed ([mailbox.Stamper], [StampState]):
+	// for a periodic verification that trusts nothing but the stores.
+	FullScan bool
 	// Stop, when closed, makes the sync stop gracefully: the message in
 	// flight is finished, what was copied is made durable and committed,
 	// no new mailbox is started, and Sync returns an error wrapping

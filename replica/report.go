@@ -107,8 +107,29 @@ type Report struct {
 	// took over the state of another pair whose stores are these (the
 	// stores were moved, or the pair renamed).
 	State string `json:"state,omitempty"`
+	// Unchanged: both stores' stamps were as when they last agreed, so
+	// nothing was listed and nothing done ([mailbox.Stamper]).
+	Unchanged bool `json:"unchanged,omitempty"`
 
 	mu sync.Mutex
+}
+
+// clean reports whether the sync found the stores agreeing and left them
+// as they were: nothing changed, failed, skipped, held back or in
+// conflict.
+func (r *Report) clean() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.Total.Changed() || r.Total.Failed+r.Total.Skipped+r.Total.Conflicts > 0 ||
+		len(r.Conflicts)+len(r.Skipped)+len(r.Failed)+len(r.MailboxOps) > 0 || r.HeldBack > 0 {
+		return false
+	}
+	for _, m := range r.Mailboxes {
+		if m.Error != "" || m.Realigned != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Report) heldBack(n int) {

@@ -132,6 +132,7 @@ type MemState struct {
 		tombstones map[string][]Tombstone
 		deleted    map[string]map[mailbox.ID]bool
 		lost       map[string][]Lost
+		stamps     map[string]Stamps
 		commits    int
 	}
 }

@@ -110,6 +110,14 @@ func (s *Syncer) storeID(side Side) string {
 func (s *Syncer) Sync(ctx context.Context) (*Report, error) {
 	rep := &Report{Mode: s.opt.Mode.String(), DryRun: s.opt.DryRun, Start: s.opt.Now()}
 	defer func(pair string) { s.opt.Pair = pair }(s.opt.Pair)
+	sp, err := s.newStamper(ctx)
+	if err == nil && sp != nil {
+		rep.Unchanged, err = sp.unchanged(ctx, s.opt.Pair)
+	}
+	if err != nil || rep.Unchanged {
+		rep.finish(s.opt.Now())
+		return rep, err
+	}
 	pairs, err := s.syncMailboxes(ctx, rep)
 	if err != nil {
 		rep.finish(s.opt.Now())
@@ -146,12 +154,15 @@ func (s *Syncer) Sync(ctx context.Context) (*Report, error) {
 		}()
 	}
 	wg.Wait()
-	rep.finish(s.opt.Now())
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, err)
 	} else if s.stopped() {
 		errs = append(errs, ErrStopped)
 	}
+	if len(errs) == 0 && sp != nil {
+		errs = append(errs, sp.finish(ctx, &s.opt, rep))
+	}
+	rep.finish(s.opt.Now())
 	return rep, errors.Join(errs...)
 }
 

@@ -255,7 +255,36 @@ func (t Template) OpenReader(user string, opts OpenOptions) (ReadCloser, error) 
 // engine looks for [mailbox.Writer] to decide whether it may copy mail
 // back to a source) sees a store it must not write to. A store opened
 // read-only (OpenOptions.ReadOnly) still has the Writer methods, failing
-// with mailbox.ErrReadOnly: wrap it.
-func ReadOnly(r mailbox.Reader) mailbox.Reader { return readOnly{r} }
+// with mailbox.ErrReadOnly: wrap it. The read-only interfaces that
+// spare listings, [mailbox.Stamper] and [mailbox.ChangeTracker], stay.
+func ReadOnly(r mailbox.Reader) mailbox.Reader {
+	st, stamps := r.(mailbox.Stamper)
+	ct, tracks := r.(mailbox.ChangeTracker)
+	switch {
+	case stamps && tracks:
+		return readOnlyBoth{readOnly{r}, st, ct}
+	case stamps:
+		return readOnlyStamper{readOnly{r}, st}
+	case tracks:
+		return readOnlyTracker{readOnly{r}, ct}
+	}
+	return readOnly{r}
+}
 
 type readOnly struct{ mailbox.Reader }
+
+type readOnlyStamper struct {
+	readOnly
+	mailbox.Stamper
+}
+
+type readOnlyTracker struct {
+	readOnly
+	mailbox.ChangeTracker
+}
+
+type readOnlyBoth struct {
+	readOnly
+	mailbox.Stamper
+	mailbox.ChangeTracker
+}

@@ -1,0 +1,128 @@
+package replica
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mailrepl/mailrepl/journal"
+	"github.com/mailrepl/mailrepl/mailbox"
+	"github.com/mailrepl/mailrepl/mailbox/maildir"
+	"github.com/mailrepl/mailrepl/uid"
+)
+
+// ageTrees sets the times of every file and directory under the roots to
+// t: the trees last changed then, long enough ago for their stamps.
+func ageTrees(tb testing.TB, t time.Time, roots ...string) {
+	tb.Helper()
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Chtimes(p, t, t)
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// TestStampsSkipUnchanged checks that a sync of two Maildirs whose stamps
+// are as when they last agreed lists nothing and does nothing, and that
+// every change on either side, a full scan and other options make the
+// sync do its work again.
+func TestStampsSkipUnchanged(t *testing.T) {
+	for _, mode := range []Mode{Mirror, TwoWay} {
+		t.Run(mode.String(), func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			srcRoot, dstRoot := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+			src, err := maildir.Open(srcRoot, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			dst, err := maildir.Open(dstRoot, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dst.Close()
+			j, err := journal.Open(filepath.Join(dir, "journal"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			mustCreate(t, src, "Archive")
+			mustAppend(t, src, mailbox.Inbox, "a")
+			mustAppend(t, src, "Archive", "b", mailbox.Seen)
+			opts := &Options{Mode: mode, State: NewJournalState(j), Pair: "p"}
+			clock := time.Now().Add(-time.Hour)
+			age := func() {
+				clock = clock.Add(time.Minute)
+				ageTrees(t, clock, srcRoot, dstRoot)
+			}
+			sync := func(what string, wantUnchanged bool, o *Options) *Report {
+				t.Helper()
+				rep := mustSync(t, src, dst, o)
+				if rep.Unchanged != wantUnchanged {
+					t.Fatalf("%s: Unchanged = %v, want %v (report %+v)", what, rep.Unchanged, wantUnchanged, rep.Total)
+				}
+				return rep
+			}
+			same := func(what string) {
+				t.Helper()
+				if s, d := dump(t, src, true), dump(t, dst, true); s != d {
+					t.Fatalf("%s: stores differ:\nsource:\n%s\ntarget:\n%s", what, s, d)
+				}
+			}
+
+			sync("first copy", false, opts)
+			age()
+			sync("first sync after the copy (the copy wrote the target)", false, opts)
+			sync("nothing changed since both agreed", true, opts)
+			same("unchanged")
+
+			// A source change is seen.
+			if err := src.StoreFlags(ctx, mailbox.Inbox, uid.SetOf(1), mailbox.FlagsAdd, mailbox.MustFlags(mailbox.Flagged)); err != nil {
+				t.Fatal(err)
+			}
+			age()
+			if rep := sync("source flag changed", false, opts); rep.Total.FlagChanges != 1 {
+				t.Fatalf("source flag changed: %d flag changes, want 1", rep.Total.FlagChanges)
+			}
+			same("after the source's flag change")
+			age()
+			sync("after it, once", false, opts)
+			sync("after it, twice", true, opts)
+
+			// A target change is seen: reverted in a mirror, taken in a
+			// two-way sync.
+			mustAppend(t, dst, "Archive", "c")
+			age()
+			sync("target appended", false, opts)
+			same("after the target's append")
+			age()
+			sync("after it, once", false, opts)
+			sync("after it, twice", true, opts)
+
+			// A change too recent for the stamps: the sync does its work.
+			mustAppend(t, src, mailbox.Inbox, "d")
+			sync("source appended just now", false, opts)
+			same("after the source's append")
+
+			age()
+			sync("after it, once", false, opts)
+			sync("after it, twice", true, opts)
+			full := *opts
+			full.FullScan = true
+			sync("full scan", false, &full)
+			other := *opts
+			other.TargetOnly = DeleteTargetOnly
+			sync("other options", false, &other)
+		})
+	}
+}
