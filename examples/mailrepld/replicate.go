@@ -346,6 +346,9 @@ func (d *replicator) sync(ctx context.Context, job replica.SyncJob) (*replica.Re
 		Mailboxes:   job.Selects,
 		Stop:        job.Stop,
 		Logger:      logger,
+		// The periodic verification trusts nothing but the stores: not
+		// their stamps either.
+		FullScan: job.Priority == replica.PriorityFull,
 	}
 	if cfg.deleteTargetOnly {
 		opts.TargetOnly = replica.DeleteTargetOnly
