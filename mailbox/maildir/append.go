@@ -389,7 +389,7 @@ func (b *batch) place(ctx context.Context) error {
 	var cur, new bool
 	for len(b.staged) > 0 {
 		st := b.staged[0]
-		if err := os.Rename(st.tmp, st.dest); err != nil {
+		if err := f.renameIntoPlace(st); err != nil {
 			f.release()
 			return f.err(op, 0, st.dest, err)
 		}
@@ -415,6 +415,29 @@ func (b *batch) place(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// renameIntoPlace renames a staged file into cur/ or new/. A missing
+// directory is made first: a folder whose creation was cut short (before
+// this package made cur/ last), or whose new/ another program removed,
+// still takes deliveries, as in Dovecot.
+func (f *folder) renameIntoPlace(st stagedFile) error {
+	err := os.Rename(st.tmp, st.dest)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	dir := filepath.Dir(st.dest)
+	if _, serr := os.Lstat(dir); !errors.Is(serr, fs.ErrNotExist) {
+		return err // the staged file is what is missing
+	}
+	if merr := os.Mkdir(dir, f.s.opts.DirMode); merr != nil && !errors.Is(merr, fs.ErrExist) {
+		return merr
+	}
+	if serr := syncDir(f.path); serr != nil {
+		return serr
+	}
+	f.s.warn("maildir: made a missing directory of a folder", "dir", dir)
+	return os.Rename(st.tmp, st.dest)
 }
 
 func (b *batch) end() {

@@ -579,7 +579,10 @@ func (s *Store) Create(ctx context.Context, name string) (_ mailbox.Info, err er
 			return mailbox.Info{}, s.err(op, canon, 0, path, err)
 		}
 	}
-	for _, sub := range []string{"cur", "new", "tmp"} {
+	// cur/ last: it is what makes the directory a mailbox (see
+	// folderDirs), so a Create cut short leaves a directory that the
+	// next Create completes, never a mailbox without new/ or tmp/.
+	for _, sub := range []string{"tmp", "new", "cur"} {
 		p := filepath.Join(path, sub)
 		if err := os.Mkdir(p, s.opts.DirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 			return mailbox.Info{}, s.err(op, canon, 0, p, err)
