@@ -90,6 +90,12 @@ func (h *Handle) Wait(ctx context.Context, msgs int, bytes int64) error {
 	}
 }
 
+// Paces reports whether a Wait can make its caller wait for a rate: some
+// limit applies to the user (pauses of a server aside, which stop a Wait
+// whatever it asks for). A caller may then move in smaller steps, so that
+// what it moves arrives at the rate rather than in bursts.
+func (h *Handle) Paces() bool { return len(h.msgs) > 0 || len(h.bytes) > 0 }
+
 // minDuration is the least time that n tokens take from the buckets: a
 // bucket gives at most its burst at once, then its rate.
 func minDuration(buckets []*rate.Limiter, n int64) time.Duration {

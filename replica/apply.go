@@ -330,11 +330,14 @@ func (a *applier) flushAppends(ctx context.Context, side Side) error {
 	return a.maybeCommit(ctx)
 }
 
-// Under a limiter, each append is a batch of its own: a batch's messages
-// appear on the target when it commits, and the limiter paces the copies,
-// so a message committed at once keeps what reaches the target at the
-// configured rate rather than in bursts (a paced copy is not bound by the
-// fsyncs this costs).
+// Under a limiter that paces ([Pacer]), each append is a batch of its
+// own: a batch's messages appear on the target when it commits, and the
+// limiter paces the copies, so a message committed at once keeps what
+// reaches the target at the configured rate rather than in bursts (a paced
+// copy is not bound by the fsyncs this costs). A limiter that paces
+// nothing leaves the batches whole: a batch per message costs a Maildir a
+// uidlist rewrite per message, which made a full mirror of 20,020
+// messages take 88 s instead of 13.
 const (
 	pieceMessages = 1
 	pieceBytes    = 64 << 10
@@ -343,7 +346,7 @@ const (
 // batchLimits returns the bounds of a batch of appends.
 func (a *applier) batchLimits() (int, int64) {
 	o := &a.m.s.opt
-	if o.Limiter == nil {
+	if p, ok := o.Limiter.(Pacer); o.Limiter == nil || ok && !p.Paces() {
 		return o.BatchMessages, o.BatchBytes
 	}
 	return min(o.BatchMessages, pieceMessages), min(o.BatchBytes, pieceBytes)

@@ -63,6 +63,15 @@ type Limiter interface {
 	Wait(ctx context.Context, msgs int, bytes int64) error
 }
 
+// Pacer is an optional interface of a Limiter: Paces reports whether its
+// Wait can hold a copy back for a rate. A limiter that does not (no limit
+// applies, only a server's pause could stop a Wait) gets batches of
+// appends of the full size; one that does, or that does not say, gets a
+// batch per message, so that what reaches the target arrives at the rate.
+type Pacer interface {
+	Paces() bool
+}
+
 // Observer is an optional interface of a Limiter: the engine reports how
 // each side answered, so an adaptive limiter can slow down for a server
 // that struggles.
