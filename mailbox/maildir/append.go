@@ -276,7 +276,7 @@ func (b *batch) hold(ctx context.Context) error {
 		f.unlockUidlist(dl)
 		return f.err(op, 0, "", err)
 	}
-	l, err := f.syncHeldLocked(ctx, op)
+	l, err := f.heldListLocked(ctx, op)
 	f.release()
 	if err != nil {
 		f.unlockUidlist(dl)
@@ -284,6 +284,24 @@ func (b *batch) hold(ctx context.Context) error {
 	}
 	b.held, b.dl, b.ul, b.lastTouch = true, dl, l.clone(), time.Now()
 	return nil
+}
+
+// heldListLocked returns the list a batch starts from, with the uidlist's
+// dotlock held: the uidlist as the file has it. Files no one numbered yet
+// are not published first, for that means reading cur/ and new/ again for
+// every batch, after the folder's own flag changes and expunges made the
+// last reading stale (a third of an incremental mirror's time): the batch
+// takes its UIDs from the list's UIDNEXT, so such files get UIDs above the
+// batch's at the next sync, as they would had they arrived after it. A
+// folder without a whole list yet (no file, or no GUID) is synced first.
+func (f *folder) heldListLocked(ctx context.Context, op string) (*uidlist, error) {
+	if err := f.loadUidlistLocked(); err != nil {
+		return nil, f.err(op, 0, f.uidlistPath(), err)
+	}
+	if f.ul != nil && !f.synthetic && f.ul.guid != "" {
+		return f.ul, nil
+	}
+	return f.syncHeldLocked(ctx, op)
 }
 
 // Commit makes the batch's files durable, then publishes their UIDs. On
