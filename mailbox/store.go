@@ -210,6 +210,18 @@ type Stamper interface {
 	Stamp(ctx context.Context) (string, error)
 }
 
+// OwnStamper is a [Stamper] that can stamp itself right after its
+// caller's own writes. StampOwn is Stamp without the margin that a recent
+// change costs: it vouches for times however recent, and so only for a
+// caller that is the store's one writer (a mirror's target) and that
+// forgets the stamp before it writes again. A change by another writer in
+// the same tick of the file system's clock as the caller's last one would
+// go unseen.
+type OwnStamper interface {
+	Stamper
+	StampOwn(ctx context.Context) (string, error)
+}
+
 // Settler is a store whose listings may leave out messages for a while:
 // a Maildir lists a delivered file only once its UID is published in
 // dovecot-uidlist, and a listing does not wait for a lock that another

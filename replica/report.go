@@ -132,6 +132,24 @@ func (r *Report) clean() bool {
 	return true
 }
 
+// converged reports whether the sync did all it set out to do and left
+// the stores agreeing: whatever it changed, nothing failed, was skipped,
+// held back or in conflict, and no mailbox was realigned.
+func (r *Report) converged() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.Total.Failed+r.Total.Skipped+r.Total.Conflicts > 0 ||
+		len(r.Conflicts)+len(r.Skipped)+len(r.Failed) > 0 || r.HeldBack > 0 {
+		return false
+	}
+	for _, m := range r.Mailboxes {
+		if m.Error != "" || m.Realigned != "" {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *Report) heldBack(n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -111,6 +111,7 @@ func (s *MemState) DropStamps(ctx context.Context, pair string) error {
 type stamper struct {
 	st       StampState
 	src, dst mailbox.Stamper
+	own      bool   // a mirror's target, stamped with StampOwn
 	start    Stamps // taken before anything was listed
 	recorded bool   // a record was there at the start
 }
@@ -136,6 +137,9 @@ func (s *Syncer) newStamper(ctx context.Context) (*stamper, error) {
 		return nil, nil
 	}
 	sp := &stamper{st: st, src: src, dst: dst}
+	if _, ok := dst.(mailbox.OwnStamper); ok && o.Mode == Mirror {
+		sp.own = true
+	}
 	var err error
 	if sp.start, err = sp.take(ctx, o); err != nil {
 		return nil, err
@@ -151,7 +155,12 @@ func (sp *stamper) take(ctx context.Context, o *Options) (Stamps, error) {
 	if st.Src, err = sp.src.Stamp(ctx); err != nil {
 		return Stamps{}, fmt.Errorf("replica: source stamp: %w", err)
 	}
-	if st.Dst, err = sp.dst.Stamp(ctx); err != nil {
+	if sp.own {
+		st.Dst, err = sp.dst.(mailbox.OwnStamper).StampOwn(ctx)
+	} else {
+		st.Dst, err = sp.dst.Stamp(ctx)
+	}
+	if err != nil {
 		return Stamps{}, fmt.Errorf("replica: target stamp: %w", err)
 	}
 	return st, nil
@@ -179,16 +188,38 @@ func (sp *stamper) unchanged(ctx context.Context, pair string) (bool, error) {
 
 // finish records the stamps taken at the start when the sync left both
 // stores agreeing and neither changed while it ran (by this sync or
-// another writer): the stamps taken now are the same.
+// another writer): the stamps taken now are the same. A mirror whose
+// target can stamp itself after its own writes ([mailbox.OwnStamper]: the
+// mirror is the target's one writer) records the stamps as it leaves the
+// stores, whatever it did, when it did all of it and the source's stamp
+// did not change meanwhile: the next sync of unchanged stores then lists
+// nothing either.
 func (sp *stamper) finish(ctx context.Context, o *Options, rep *Report) error {
-	if sp.start.Src == "" || sp.start.Dst == "" || !rep.clean() {
+	if sp.start.Src == "" {
+		return nil
+	}
+	if sp.own {
+		if !rep.converged() {
+			return nil
+		}
+		now, err := sp.take(ctx, o)
+		if err != nil || now.Src != sp.start.Src || now.Dst == "" {
+			return err
+		}
+		return sp.put(ctx, o, now)
+	}
+	if sp.start.Dst == "" || !rep.clean() {
 		return nil
 	}
 	now, err := sp.take(ctx, o)
 	if err != nil || now != sp.start {
 		return err
 	}
-	if err := sp.st.PutStamps(ctx, o.Pair, sp.start); err != nil {
+	return sp.put(ctx, o, sp.start)
+}
+
+func (sp *stamper) put(ctx context.Context, o *Options, st Stamps) error {
+	if err := sp.st.PutStamps(ctx, o.Pair, st); err != nil {
 		return fmt.Errorf("replica: record stamps of pair %q: %w", o.Pair, err)
 	}
 	return nil

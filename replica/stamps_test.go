@@ -126,3 +126,113 @@ func TestStampsSkipUnchanged(t *testing.T) {
 		})
 	}
 }
+
+// TestStampsAfterMirrorWork checks that a mirror that did work records the
+// stamps as it left the stores, so that the next sync of unchanged stores
+// lists nothing; that what it recorded was the truth (a full scan then
+// finds nothing to do); and that a source change during the sync, or a
+// two-way sync's work, records nothing.
+func TestStampsAfterMirrorWork(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srcRoot, dstRoot := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	src, err := maildir.Open(srcRoot, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := maildir.Open(dstRoot, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	j, err := journal.Open(filepath.Join(dir, "journal"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	mustCreate(t, src, "Archive")
+	mustAppend(t, src, mailbox.Inbox, "a")
+	mustAppend(t, src, "Archive", "b", mailbox.Seen)
+	clock := time.Now().Add(-time.Hour)
+	ageSource := func() {
+		clock = clock.Add(time.Minute)
+		ageTrees(t, clock, srcRoot)
+	}
+	opts := &Options{Mode: Mirror, State: NewJournalState(j), Pair: "p"}
+	sync := func(what string, wantUnchanged bool, o *Options) *Report {
+		t.Helper()
+		rep := mustSync(t, src, dst, o)
+		if rep.Unchanged != wantUnchanged {
+			t.Fatalf("%s: Unchanged = %v, want %v (report %+v)", what, rep.Unchanged, wantUnchanged, rep.Total)
+		}
+		return rep
+	}
+	agreed := func(what string) {
+		t.Helper()
+		full := *opts
+		full.FullScan = true
+		if rep := sync(what+": full scan", false, &full); rep.Total.Changed() {
+			t.Fatalf("%s: the stamps were recorded before the stores agreed: a full scan did %+v", what, rep.Total)
+		}
+		if s, d := dump(t, src, true), dump(t, dst, true); s != d {
+			t.Fatalf("%s: stores differ:\nsource:\n%s\ntarget:\n%s", what, s, d)
+		}
+	}
+
+	ageSource()
+	if rep := sync("first copy", false, opts); rep.Total.Appended != 2 {
+		t.Fatalf("first copy appended %d, want 2", rep.Total.Appended)
+	}
+	sync("right after the copy", true, opts)
+	agreed("after the copy")
+
+	if err := src.StoreFlags(ctx, mailbox.Inbox, uid.SetOf(1), mailbox.FlagsAdd, mailbox.MustFlags(mailbox.Flagged)); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, src, "Archive", "c")
+	ageSource()
+	if rep := sync("source changed", false, opts); rep.Total.FlagChanges != 1 || rep.Total.Appended != 1 {
+		t.Fatalf("source changed: %+v, want 1 flag change and 1 append", rep.Total)
+	}
+	sync("right after", true, opts)
+	agreed("after the source's changes")
+
+	// Mail delivered to the source while the mirror runs: the source's
+	// stamp moved, nothing is recorded, the next sync copies it.
+	mustAppend(t, src, mailbox.Inbox, "d")
+	ageSource()
+	during := *opts
+	delivered := false
+	during.OnOp = func(string, Op) {
+		if !delivered {
+			delivered = true
+			mustAppend(t, src, "Archive", "e")
+		}
+	}
+	sync("delivery during the sync", false, &during)
+	if !delivered {
+		t.Fatal("the sync had nothing to do: the test delivered nothing")
+	}
+	ageSource()
+	if rep := sync("after the delivery", false, opts); rep.Total.Appended != 1 {
+		t.Fatalf("after the delivery: appended %d, want 1", rep.Total.Appended)
+	}
+	sync("right after", true, opts)
+	agreed("after the delivery")
+
+	// A two-way sync that did work records nothing: both sides are
+	// others' to write.
+	mustAppend(t, src, mailbox.Inbox, "f")
+	ageSource()
+	two := *opts
+	two.Mode = TwoWay
+	two.Pair = "two-way"
+	sync("two-way, first", false, &two)
+	mustAppend(t, src, mailbox.Inbox, "g")
+	ageSource()
+	if rep := sync("two-way with work", false, &two); rep.Total.Appended != 1 {
+		t.Fatalf("two-way: appended %d, want 1", rep.Total.Appended)
+	}
+	sync("two-way after work", false, &two)
+}

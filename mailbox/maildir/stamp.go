@@ -14,7 +14,7 @@ import (
 	"github.com/mailrepl/mailrepl/mailbox"
 )
 
-var _ mailbox.Stamper = (*Store)(nil)
+var _ mailbox.OwnStamper = (*Store)(nil)
 
 // A stamp vouches only for file times that lie far enough back: a change
 // made within the same tick of the file system's clock as the one before
@@ -39,7 +39,13 @@ const (
 // the times are the server's: a server whose clock lags the client's by
 // more than that may see a change in the tick of the last one go
 // unnoticed until the next change.
-func (s *Store) Stamp(ctx context.Context) (string, error) {
+func (s *Store) Stamp(ctx context.Context) (string, error) { return s.stamp(ctx, true) }
+
+// StampOwn implements [mailbox.OwnStamper]: Stamp, however recent the
+// times.
+func (s *Store) StampOwn(ctx context.Context) (string, error) { return s.stamp(ctx, false) }
+
+func (s *Store) stamp(ctx context.Context, margined bool) (string, error) {
 	const op = "stamp"
 	if err := s.checkOpen(op, ""); err != nil {
 		return "", err
@@ -94,6 +100,9 @@ func (s *Store) Stamp(ctx context.Context) (string, error) {
 	margin := coarseMargin
 	if fine {
 		margin = fineMargin
+	}
+	if !margined {
+		margin = 0
 	}
 	if !latest.Before(start.Add(-margin)) {
 		return "", nil

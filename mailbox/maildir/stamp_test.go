@@ -162,3 +162,33 @@ func deliverFile(t *testing.T, dir, name, body string) {
 		t.Fatal(err)
 	}
 }
+
+// TestStampOwn checks that StampOwn vouches for a change made just now,
+// which Stamp does not, that the two agree once the change is old, and
+// that StampOwn too moves with a change.
+func TestStampOwn(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := openTest(t, root, nil)
+	appendMsg(t, s, mailbox.Inbox, "Subject: a\n\na\n")
+	if st := stampOf(t, s); st != "" {
+		t.Fatalf("Stamp right after an append = %q, want none", st)
+	}
+	own, err := s.StampOwn(ctx)
+	if err != nil || own == "" {
+		t.Fatalf("StampOwn right after an append = %q, %v; want a stamp", own, err)
+	}
+	appendMsg(t, s, mailbox.Inbox, "Subject: b\n\nb\n")
+	own2, err := s.StampOwn(ctx)
+	if err != nil || own2 == "" || own2 == own {
+		t.Fatalf("StampOwn after a second append = %q, %v; want a stamp other than %q", own2, err, own)
+	}
+	ageTree(t, root, time.Now().Add(-time.Hour))
+	own3, err := s.StampOwn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := stampOf(t, s); st == "" || st != own3 {
+		t.Fatalf("once old: Stamp %q, StampOwn %q; want the same stamp", st, own3)
+	}
+}
