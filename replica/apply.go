@@ -422,6 +422,7 @@ func (a *applier) copyAll(ctx context.Context, w mailbox.Writer, batch mailbox.B
 			}
 			return nil, nil, err
 		}
+		a.m.gives(op.Side, got)
 		if op.Side == Target {
 			op.Entry.Dst = got
 		} else {
@@ -716,6 +717,7 @@ func (m *mboxSync) finishMove(ctx context.Context, in Intent, msg mailbox.Messag
 		if err != nil {
 			return err
 		}
+		m.gives(side, in.UID)
 		if msg.Flags.IsEmpty() {
 			msg.Flags = src.Flags
 		}
