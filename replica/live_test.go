@@ -20,9 +20,11 @@ import (
 // keeps no history of changes (a sync lists it whole); liveTracker does.
 type liveStore struct {
 	mailbox.Store
-	mem     *memstore.Store
-	listed  atomic.Bool
-	early   bool // deliver as the listing ends, before the sync's changes
+	mem    *memstore.Store
+	listed atomic.Bool
+	early  bool // deliver as the listing ends, before the sync's changes
+	// reset, if set, runs after each ResetUIDs.
+	reset   func()
 	once    sync.Once
 	deliver func()
 }
@@ -63,7 +65,11 @@ func (s *liveStore) SetUIDNext(ctx context.Context, name string, next uid.UID) e
 }
 
 func (s *liveStore) ResetUIDs(ctx context.Context, name string, v uid.Validity, m *uid.Map) error {
-	return s.mem.ResetUIDs(ctx, name, v, m)
+	err := s.mem.ResetUIDs(ctx, name, v, m)
+	if err == nil && s.reset != nil {
+		s.reset()
+	}
+	return err
 }
 
 func (s *liveStore) Batch(ctx context.Context, name string) (mailbox.Batch, error) {
@@ -197,5 +203,69 @@ func TestMirrorFlagsDuringSync(t *testing.T) {
 	mustSync(t, src, dst, opts)
 	if got, want := dump(t, dst, true), dump(t, src, true); got != want {
 		t.Fatalf("after the next sync the target is\n%s\nwant the source:\n%s", got, want)
+	}
+}
+
+// TestMirrorExpungeDuringRealign: a message a realign copied to the
+// target, and that the source's user expunged before the plan after it
+// listed the source, is expunged from the target: the realign recorded
+// the copy. It is neither copied back to the source (the user deleted
+// it; a read-only source fails the mailbox instead) nor kept as mail
+// only on the target.
+func TestMirrorExpungeDuringRealign(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		tracks   bool
+		readOnly bool // the source, for the sync
+	}{
+		{"tracking", true, false},
+		{"listing", false, false},
+		{"read-only", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			liveSrc, src := newLive(t, tc.tracks)
+			liveDst, dst := newLive(t, tc.tracks)
+			var from mailbox.Reader = src
+			if tc.readOnly {
+				from = readerOnly{src}
+			}
+			mustAppend(t, src, "INBOX", "a")
+			mustAppend(t, src, "INBOX", "b")
+			opts := &Options{State: NewMemState()}
+			mustSync(t, from, dst, opts)
+
+			// New mail on the source below the target's UIDNEXT: the
+			// next sync realigns the target, and once it has renumbered
+			// the target, the source's user expunges that mail.
+			c := mustAppend(t, src, "INBOX", "c")
+			if err := liveDst.mem.SetUIDNext(ctx, "INBOX", c+2); err != nil {
+				t.Fatal(err)
+			}
+			liveDst.reset = func() {
+				liveDst.reset = nil
+				if err := liveSrc.mem.Expunge(ctx, "INBOX", uid.SetOf(c)); err != nil {
+					t.Error(err)
+				}
+			}
+			rep := mustSync(t, from, dst, opts)
+			if rep.Mailboxes[0].Realigned == "" {
+				t.Fatalf("the sync did not realign: %+v", rep.Mailboxes[0])
+			}
+			mustSync(t, from, dst, opts)
+			if got, want := dump(t, dst, true), dump(t, src, true); got != want {
+				t.Fatalf("the target is\n%s\nwant the source:\n%s", got, want)
+			}
+			var n int
+			for _, err := range src.Messages(ctx, "INBOX", uid.All) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+			if n != 2 {
+				t.Errorf("the source holds %d messages, want 2 (a and b): the expunged c came back\n%s", n, dump(t, src, true))
+			}
+		})
 	}
 }
