@@ -425,6 +425,7 @@ func (a *applier) copyAll(ctx context.Context, w mailbox.Writer, batch mailbox.B
 			}
 			return nil, nil, err
 		}
+		a.m.gives(op.Side, got)
 		if op.Side == Target {
 			op.Entry.Dst = got
 		} else {
@@ -719,6 +720,7 @@ func (m *mboxSync) finishMove(ctx context.Context, in Intent, msg mailbox.Messag
 		if err != nil {
 			return err
 		}
+		m.gives(side, in.UID)
 		if msg.Flags.IsEmpty() {
 			msg.Flags = src.Flags
 		}
@@ -877,7 +879,15 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 		a := newApplier(ctx, m)
 		var missing []Op
 		yHeld := 0
+		// The copies are recorded as intents before they are made, and
+		// as entries of the state the realign commits: a message the
+		// other side's user expunges before the plan that follows (or
+		// before the run after a crash) is then expunged from x too,
+		// rather than taken for mail only x holds.
 		flushMissing := func() error {
+			if err := a.putIntents(ctx, missing); err != nil {
+				return err
+			}
 			for _, op := range missing {
 				got, id, _, err := a.copyOne(ctx, w, nil, op)
 				if err != nil {
@@ -893,6 +903,7 @@ func (m *mboxSync) realign(ctx context.Context, reason string, x Side) error {
 				if err := mp.Add(got, op.FromUID); err != nil {
 					return err
 				}
+				entries = append(entries, Entry{Src: op.FromUID, Dst: op.FromUID, EmailID: op.Msg.EmailID, Flags: op.Msg.Flags})
 				if x == Target {
 					m.mr.Appended++
 				} else {

@@ -93,6 +93,9 @@ func (m *mboxSync) writer(side Side) (mailbox.Writer, error) {
 	if err != nil && side == Source {
 		m.rep.heldBack(1)
 	}
+	if err == nil {
+		m.wrote[side] = true
+	}
 	return w, err
 }
 
@@ -363,6 +366,58 @@ type mboxSync struct {
 	// rewrote: this run wrote the mailbox's header before its last
 	// commit (the header read at the start is no longer the state's).
 	rewrote bool
+	// planned is each side's status the current plan was made from (by
+	// Side); wrote says which sides the run wrote to since, and gave the
+	// highest UID it gave a message on each. What a side holds beyond
+	// them arrived while the sync ran (see arrived): this run did not
+	// see it, and the next one must.
+	planned [2]mailbox.Info
+	wrote   [2]bool
+	gave    [2]uid.UID
+	// raised is the UIDNEXT alignUIDNext raised each side to, or 0.
+	raised [2]uid.UID
+}
+
+// plan notes the statuses a plan starts from; what the run wrote before
+// is in them.
+func (m *mboxSync) plan() {
+	m.planned = [2]mailbox.Info{Source: m.src, Target: m.dst}
+	m.wrote, m.gave, m.raised = [2]bool{}, [2]uid.UID{}, [2]uid.UID{}
+}
+
+// gives records that the run gave a message UID u on side.
+func (m *mboxSync) gives(side Side, u uid.UID) {
+	m.gave[side] = max(m.gave[side], u)
+}
+
+// plannedNext is the highest UIDNEXT the run knows of as its own: both
+// sides' when the plan was made, and one above each UID the run gave.
+// A UID above it was taken by mail that arrived while the sync ran.
+func (m *mboxSync) plannedNext() uid.UID {
+	next := max(m.planned[Source].UIDNext, m.planned[Target].UIDNext)
+	for _, u := range m.gave {
+		if u != 0 {
+			next = max(next, u+1)
+		}
+	}
+	return next
+}
+
+// arrived reports whether side changed while the sync ran in a way the
+// run does not account for: mail took a UID above what the plan and the
+// run's own writes explain, its UIDVALIDITY changed, or it changed at all
+// when the run did not write to it. Its state header then keeps the
+// status the plan was made from, so that the next sync lists what changed
+// since (a header with the current one would say that the entries reflect
+// mail they have never seen).
+func (m *mboxSync) arrived(side Side, cur mailbox.Info) bool {
+	p := m.planned[side]
+	expect := max(p.UIDNext, m.raised[side])
+	if m.gave[side] != 0 {
+		expect = max(expect, m.gave[side]+1)
+	}
+	return cur.UIDValidity != p.UIDValidity || cur.UIDNext > expect ||
+		(!m.wrote[side] && (cur.UIDNext != p.UIDNext || cur.HighestModSeq != p.HighestModSeq))
 }
 
 func (m *mboxSync) info(side Side) mailbox.Info {
@@ -704,6 +759,14 @@ func (m *mboxSync) commitHeader(ctx context.Context) error {
 	}
 	b := m.pending
 	h := m.header(!m.keptLost)
+	if m.arrived(Source, m.src) {
+		p := m.planned[Source]
+		h.SrcValidity, h.SrcUIDNext, h.SrcModSeq = p.UIDValidity, p.UIDNext, p.HighestModSeq
+	}
+	if m.arrived(Target, m.dst) {
+		p := m.planned[Target]
+		h.DstValidity, h.DstUIDNext, h.DstModSeq = p.UIDValidity, p.UIDNext, p.HighestModSeq
+	}
 	if (b == nil || b.Len() == 0) && len(m.intents) == 0 && !m.rewrote && m.pair.Hdr != nil && *m.pair.Hdr == h {
 		// Nothing to record: the state says all this already (a sync
 		// that found nothing to do writes nothing, and waits for no
@@ -772,6 +835,7 @@ func (m *mboxSync) listing(ctx context.Context, side Side, h *Header) Listing {
 
 func (m *mboxSync) planAndApply(ctx context.Context, h *Header) error {
 	o := &m.s.opt
+	m.plan()
 	in := Input{
 		Mode: o.Mode, TargetOnly: o.TargetOnly, Identity: m.identity,
 		Src: Info2{UIDNext: m.src.UIDNext}, Dst: Info2{UIDNext: m.dst.UIDNext},
@@ -874,9 +938,12 @@ func (m *mboxSync) identify(ctx context.Context, side Side, msg mailbox.Message,
 }
 
 // alignUIDNext makes sure no UID either side used is used again on the
-// other: both sides' UIDNEXTs become the higher of the two. In a mirror the
-// source's is raised only after split brain (the target used UIDs the
-// source never did), and only when the source can set it.
+// other: both sides' UIDNEXTs become the higher of the two, but never
+// higher than the run's plannedNext. Mail that arrived on a side while the
+// sync ran (after the listing) holds UIDs above it, which the other side
+// must keep free: the next sync copies that mail with its own UIDs. In a
+// mirror the source's is raised only after split brain (the target used
+// UIDs the source never did), and only when the source can set it.
 func (m *mboxSync) alignUIDNext(ctx context.Context) error {
 	if !m.identity {
 		return nil
@@ -884,13 +951,14 @@ func (m *mboxSync) alignUIDNext(ctx context.Context) error {
 	if err := m.status(ctx); err != nil {
 		return err
 	}
-	next := max(m.src.UIDNext, m.dst.UIDNext)
+	next := min(max(m.src.UIDNext, m.dst.UIDNext), m.plannedNext())
 	if m.src.UIDNext < next {
 		if us, ok := m.s.src.(mailbox.UIDSetter); ok {
 			if _, writable := m.s.src.(mailbox.Writer); writable {
 				if err := us.SetUIDNext(ctx, m.src.Name, next); err != nil {
 					return fmt.Errorf("source set UIDNEXT: %w", err)
 				}
+				m.raised[Source], m.wrote[Source] = next, true
 			}
 		}
 	}
@@ -898,6 +966,7 @@ func (m *mboxSync) alignUIDNext(ctx context.Context) error {
 		if err := m.s.dst.(mailbox.UIDSetter).SetUIDNext(ctx, m.dst.Name, next); err != nil {
 			return fmt.Errorf("target set UIDNEXT: %w", err)
 		}
+		m.raised[Target], m.wrote[Target] = next, true
 	}
 	return nil
 }
@@ -923,6 +992,7 @@ func (m *mboxSync) subscriptions(ctx context.Context, h *Header) error {
 			if err := m.s.src.(mailbox.Writer).Subscribe(ctx, m.src.Name, want); err != nil {
 				return fmt.Errorf("source subscribe: %w", err)
 			}
+			m.wrote[Source] = true
 			m.src.Subscribed = want
 		}
 	}
@@ -930,6 +1000,7 @@ func (m *mboxSync) subscriptions(ctx context.Context, h *Header) error {
 		if err := m.s.dst.Subscribe(ctx, m.dst.Name, want); err != nil {
 			return fmt.Errorf("target subscribe: %w", err)
 		}
+		m.wrote[Target] = true
 		m.dst.Subscribed = want
 	}
 	return nil
