@@ -275,7 +275,7 @@ func (r *Runner) Run(ctx context.Context, users []string, job Job) *Result {
 	sizingDone := make(chan struct{})
 	sized := make(chan struct{})
 	if o.Estimate != nil {
-		go func() { r.p.size(ctx, users, o.Concurrency, o.Estimate, mergeStop(o.Stop, sizingDone)); close(sized) }()
+		go func() { r.p.size(ctx, users, o.Estimate, mergeStop(o.Stop, sizingDone)); close(sized) }()
 	} else {
 		close(sized)
 	}

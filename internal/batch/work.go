@@ -52,8 +52,6 @@ type userWork struct {
 	copied   Work
 	inFlight bool
 	finished bool
-	// startedAt is when its job started.
-	startedAt time.Time
 }
 
 // user returns the record of a user, created on first use; p.mu held.
@@ -90,17 +88,8 @@ func (p *progress) planned(user string, w Work) {
 
 func (p *progress) started(user string) {
 	p.mu.Lock()
-	u := p.userLocked(user)
-	u.inFlight, u.startedAt = true, time.Now()
+	p.userLocked(user).inFlight = true
 	p.mu.Unlock()
-}
-
-// isInFlight reports whether user's job runs.
-func (p *progress) isInFlight(user string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	u := p.mu.users[user]
-	return u != nil && u.inFlight
 }
 
 func (p *progress) ended(user string) {
@@ -239,75 +228,24 @@ const (
 // the jobs, until every user is sized or stop is closed. Users whose turn
 // is over by then are passed over; a failed estimate leaves the user
 // unsized.
-func (p *progress) size(ctx context.Context, users []string, lead int, estimate func(context.Context, string) (Work, error), stop <-chan struct{}) {
-	stopped := func() bool {
+func (p *progress) size(ctx context.Context, users []string, estimate func(context.Context, string) (Work, error), stop <-chan struct{}) {
+	for _, u := range users {
 		select {
 		case <-stop:
-			return true
+			return
 		default:
-			return ctx.Err() != nil
 		}
-	}
-	var later []string
-	for _, u := range users {
-		if stopped() {
+		if ctx.Err() != nil {
 			return
 		}
 		if p.isFinished(u) || ValidUser(u) != nil {
 			continue
 		}
-		if len(later) < lead || p.isInFlight(u) {
-			later = append(later, u) // its job starts now, or runs already
+		w, err := estimate(ctx, u)
+		if err != nil {
 			continue
 		}
-		if w, err := estimate(ctx, u); err == nil {
-			p.planned(u, w)
-		}
-	}
-	for _, u := range later {
-		if !p.waitSizing(ctx, u, stop) {
-			continue
-		}
-		if w, err := estimate(ctx, u); err == nil {
-			p.planned(u, w)
-		}
-	}
-}
-
-// sizeAfter is how long a user's job runs before its stores are listed
-// for the ETA, when it started before they could be: a job that ends
-// sooner needs no ETA (a sync that finds little to do), and listing its
-// stores beside it would only slow it.
-const sizeAfter = time.Second
-
-// waitSizing waits until user's job has run for sizeAfter (true), or
-// ended, or the batch stops (false).
-func (p *progress) waitSizing(ctx context.Context, user string, stop <-chan struct{}) bool {
-	for {
-		wait := 50 * time.Millisecond // until it starts
-		p.mu.Lock()
-		u := p.mu.users[user]
-		switch {
-		case u != nil && u.finished:
-			p.mu.Unlock()
-			return false
-		case u != nil && u.inFlight:
-			if wait = time.Until(u.startedAt.Add(sizeAfter)); wait <= 0 {
-				p.mu.Unlock()
-				return true
-			}
-		}
-		p.mu.Unlock()
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-stop:
-			t.Stop()
-			return false
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		}
+		p.planned(u, w)
 	}
 }
 
