@@ -274,8 +274,14 @@ func (r *Runner) Run(ctx context.Context, users []string, job Job) *Result {
 	go func() { r.p.run(showDone); close(shown) }()
 	sizingDone := make(chan struct{})
 	sized := make(chan struct{})
+	// Sizing serves the ETA of jobs still to run or running: once they
+	// are done, a listing still under way is cancelled (a no-op sync that
+	// its stamps end in milliseconds does not wait for the listing of its
+	// stores that began beside it).
+	sizeCtx, cancelSizing := context.WithCancel(ctx)
+	defer cancelSizing()
 	if o.Estimate != nil {
-		go func() { r.p.size(ctx, users, o.Estimate, mergeStop(o.Stop, sizingDone)); close(sized) }()
+		go func() { r.p.size(sizeCtx, users, o.Estimate, mergeStop(o.Stop, sizingDone)); close(sized) }()
 	} else {
 		close(sized)
 	}
@@ -347,6 +353,7 @@ func (r *Runner) Run(ctx context.Context, users []string, job Job) *Result {
 	}
 	wg.Wait()
 	close(sizingDone)
+	cancelSizing()
 	<-sized
 	close(showDone)
 	<-shown

@@ -385,3 +385,31 @@ func TestRunnerDropsRepeatedUsers(t *testing.T) {
 	require.Equal(t, int32(2), n.Load())
 	require.Len(t, res.Users, 2)
 }
+
+// TestRunnerCancelsSizingWhenDone: a listing for the ETA that is still
+// under way when every job is done is cancelled, rather than waited for
+// (a no-op sync ends in milliseconds; its stores' listing would take
+// longer than the sync). Without the cancellation, Run would not return.
+func TestRunnerCancelsSizingWhenDone(t *testing.T) {
+	started := make(chan struct{})
+	var once sync.Once
+	estimate := func(ctx context.Context, user string) (Work, error) {
+		once.Do(func() { close(started) })
+		<-ctx.Done()
+		return Work{}, ctx.Err()
+	}
+	job := func(ctx context.Context, user string) (Outcome, error) {
+		<-started // the listing runs beside the job
+		return report(1), nil
+	}
+	done := make(chan *Result, 1)
+	go func() {
+		done <- NewRunner(&Options{Concurrency: 1, Estimate: estimate}).Run(bg, []string{"alice"}, job)
+	}()
+	select {
+	case res := <-done:
+		require.Equal(t, ExitOK, res.ExitCode())
+	case <-time.After(time.Minute):
+		t.Fatal("Run waits for a listing of the stores after every job is done")
+	}
+}
