@@ -1,0 +1,232 @@
+package replica
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mailrepl/mailrepl/mailbox"
+)
+
+// The pairing of folders whose names differ between the stores: see
+// "Folders of one special use" in doc.go.
+
+// folderPair is one pair of names: src on the source, dst on the target.
+type folderPair struct {
+	src, dst string
+	use      mailbox.SpecialUse // zero: from Options.FolderNames
+}
+
+// folderMap translates mailbox names between the sides. Its names are
+// pairwise neither equal nor one below the other.
+type folderMap []folderPair
+
+// under reports whether name is prefix or below it.
+func under(name, prefix string) bool {
+	return name == prefix || mailbox.IsDescendant(name, prefix)
+}
+
+// rebase moves name from below (or at) from to below (or at) to.
+func rebase(name, from, to string) string { return to + name[len(from):] }
+
+// target returns the target name of the source mailbox name, and false
+// when a pair takes that target name over (the mailbox is not synced).
+func (m folderMap) target(name string) (string, bool) {
+	for _, p := range m {
+		if under(name, p.src) {
+			return rebase(name, p.src, p.dst), true
+		}
+	}
+	for _, p := range m {
+		if under(name, p.dst) {
+			return name, false
+		}
+	}
+	return name, true
+}
+
+// source returns the name in the source's terms of the target mailbox
+// name, and false when a pair takes it over.
+func (m folderMap) source(name string) (string, bool) {
+	for _, p := range m {
+		if under(name, p.dst) {
+			return rebase(name, p.dst, p.src), true
+		}
+	}
+	for _, p := range m {
+		if under(name, p.src) {
+			return name, false
+		}
+	}
+	return name, true
+}
+
+// clashes reports whether name is, or is above or below, a name of m.
+func (m folderMap) clashes(name string) bool {
+	for _, p := range m {
+		for _, n := range []string{p.src, p.dst} {
+			if under(name, n) || under(n, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// explicitFolderMap checks Options.FolderNames and returns its pairs in
+// order of source name. A pair of equal names is no pair.
+func explicitFolderMap(names map[string]string) (folderMap, error) {
+	var m folderMap
+	keys := make([]string, 0, len(names))
+	for k := range names {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var errs []string
+	for _, src := range keys {
+		dst := names[src]
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Sprintf("%q=%q: ", src, dst)+fmt.Sprintf(format, args...))
+		}
+		switch {
+		case mailbox.ValidateName(src) != nil:
+			bad("%v", mailbox.ValidateName(src))
+		case mailbox.ValidateName(dst) != nil:
+			bad("%v", mailbox.ValidateName(dst))
+		case strings.EqualFold(src, mailbox.Inbox) || strings.EqualFold(dst, mailbox.Inbox):
+			bad("INBOX is INBOX on every store: it cannot be mapped")
+		case src == dst:
+		case m.clashes(src) || m.clashes(dst) || under(src, dst) || under(dst, src):
+			bad("its names overlap another pair's (equal, or one below the other)")
+		default:
+			m = append(m, folderPair{src: src, dst: dst})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("replica: FolderNames: %s", strings.Join(errs, "; "))
+	}
+	return m, nil
+}
+
+// uses returns the special use of each mailbox of a listing: the one the
+// store gives or, when it gives none for any mailbox, the name's.
+func uses(infos []mailbox.Info) map[mailbox.SpecialUse][]mailbox.Info {
+	said := slices.ContainsFunc(infos, func(i mailbox.Info) bool { return i.SpecialUse != mailbox.UseNone })
+	by := map[mailbox.SpecialUse][]mailbox.Info{}
+	for _, i := range infos {
+		u := i.SpecialUse
+		if !said {
+			u = mailbox.GuessSpecialUse(i.Name)
+		}
+		if u != mailbox.UseNone && !strings.EqualFold(i.Name, mailbox.Inbox) {
+			by[u] = append(by[u], i)
+		}
+	}
+	return by
+}
+
+// guessFolderMap adds to m the pairs of special-use folders of the two
+// listings, by the rules in the comment at the top of this file.
+func guessFolderMap(m folderMap, src, dst []mailbox.Info, headers []Header) folderMap {
+	srcUses, dstUses := uses(src), uses(dst)
+	srcIDs, dstIDs := byID(src), byID(dst)
+	// pairedElsewhere: the state pairs the mailbox with another one that
+	// is still there.
+	pairedElsewhere := func(s, d mailbox.Info) bool {
+		for _, h := range headers {
+			if h.SrcID == s.ID && h.DstID != d.ID {
+				if _, ok := dstIDs[h.DstID]; ok {
+					return true
+				}
+			}
+			if h.DstID == d.ID && h.SrcID != s.ID {
+				if _, ok := srcIDs[h.SrcID]; ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	taken := func(infos []mailbox.Info, name string) bool {
+		return slices.ContainsFunc(infos, func(i mailbox.Info) bool { return under(i.Name, name) })
+	}
+	for _, u := range mailbox.SpecialUses {
+		ss, ds := srcUses[u], dstUses[u]
+		if len(ss) != 1 || len(ds) != 1 {
+			continue
+		}
+		s, d := ss[0], ds[0]
+		if s.Name == d.Name || m.clashes(s.Name) || m.clashes(d.Name) || under(s.Name, d.Name) || under(d.Name, s.Name) ||
+			taken(dst, s.Name) || taken(src, d.Name) || pairedElsewhere(s, d) {
+			continue
+		}
+		m = append(m, folderPair{src: s.Name, dst: d.Name, use: u})
+	}
+	return m
+}
+
+// view returns both listings in the source's names: the target's
+// mailboxes renamed by the map, and the mailboxes of either side the map
+// takes a name from (left out, and returned as conflicts).
+func (m folderMap) view(src, dst []mailbox.Info) (vsrc, vdst []mailbox.Info, hidden []Item) {
+	if len(m) == 0 {
+		return src, dst, nil
+	}
+	for _, s := range src {
+		if t, ok := m.target(s.Name); !ok {
+			hidden = append(hidden, Item{Mailbox: s.Name, Side: Source.String(),
+				Reason: fmt.Sprintf("the folder map pairs %s, which takes this mailbox's name on the target: not synced", m.owner(t, true))})
+			continue
+		}
+		vsrc = append(vsrc, s)
+	}
+	for _, d := range dst {
+		n, ok := m.source(d.Name)
+		if !ok {
+			hidden = append(hidden, Item{Mailbox: d.Name, Side: Target.String(),
+				Reason: fmt.Sprintf("the folder map pairs %s, which takes this mailbox's name: not synced", m.owner(n, false))})
+			continue
+		}
+		d.Name = n
+		vdst = append(vdst, d)
+	}
+	slices.SortFunc(vdst, func(a, b mailbox.Info) int { return strings.Compare(a.Name, b.Name) })
+	return vsrc, vdst, hidden
+}
+
+// owner describes the pair that takes name over: "Sent → Sent Items".
+func (m folderMap) owner(name string, byDst bool) string {
+	for _, p := range m {
+		if (byDst && under(name, p.dst)) || (!byDst && under(name, p.src)) {
+			return fmt.Sprintf("%q → %q", p.src, p.dst)
+		}
+	}
+	return "?"
+}
+
+// headers returns the headers with their target names in the source's
+// names, as the planner compares them with the view.
+func (m folderMap) headers(hs []Header) []Header {
+	if len(m) == 0 {
+		return hs
+	}
+	out := slices.Clone(hs)
+	for i := range out {
+		if n, ok := m.source(out[i].DstName); ok {
+			out[i].DstName = n
+		}
+	}
+	return out
+}
+
+// targetOp returns op with the names of a target op in the target's own.
+func (m folderMap) targetOp(op MailboxOp) MailboxOp {
+	if op.Side != Target || len(m) == 0 {
+		return op
+	}
+	op.Name, _ = m.target(op.Name)
+	if op.NewName != "" {
+		op.NewName, _ = m.target(op.NewName)
+	}
+	return op
+}
