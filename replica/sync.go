@@ -313,7 +313,7 @@ func (s *Syncer) folderMap(src, dst []mailbox.Info, headers []Header) folderMap 
 	}
 	for _, p := range m {
 		if p.use != mailbox.UseNone {
-			s.opt.Logger.Debug("folders paired by special use", "use", string(p.use), "source", p.src, "target", p.dst)
+			s.opt.Logger.Info("folders paired by special use", "use", string(p.use), "source", p.src, "target", p.dst)
 		}
 	}
 	return m
