@@ -70,7 +70,9 @@
 // special use ([mailbox.Info].SpecialUse; where a store's listing gives
 // none at all, its names tell it, [mailbox.GuessSpecialUse]), when
 //
-//   - exactly one mailbox of each side has that use, neither is INBOX,
+//   - exactly one mailbox of each side has that use (or the state pairs
+//     two mailboxes of that use under the names they still have: a pair
+//     holds when another folder of its use appears), neither is INBOX,
 //     and their names differ;
 //   - the target has no mailbox of the source folder's name (nor below
 //     it), and the source none of the target folder's name: a sync that
@@ -87,8 +89,10 @@
 // target is translated back. The state records each side's own names, so
 // a second sync finds the pair by its mailbox IDs and names as they were,
 // and copies nothing again. The map is made again at every sync from the
-// stores' names and uses; a target folder renamed away from its use is
-// then seen under its own name, a rename the mode's rules handle.
+// stores' names and uses and the state; a target folder renamed away
+// from its use is then seen under its own name, a rename the mode's rules
+// handle. So is a pair already synced when the pairing by use is turned
+// off: the source's name wins, and the target folder is renamed to it.
 //
 // A mailbox whose name an explicit pair takes over (a target "Sent" when
 // "Sent" is mapped to "Sent Items"; a source "Sent Items" then too) is

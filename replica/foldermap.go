@@ -152,17 +152,41 @@ func guessFolderMap(m folderMap, src, dst []mailbox.Info, headers []Header) fold
 	}
 	for _, u := range mailbox.SpecialUses {
 		ss, ds := srcUses[u], dstUses[u]
-		if len(ss) != 1 || len(ds) != 1 {
-			continue
+		var cands [][2]mailbox.Info
+		if len(ss) == 1 && len(ds) == 1 {
+			cands = [][2]mailbox.Info{{ss[0], ds[0]}}
+		} else {
+			cands = keptPairs(ss, ds, headers)
 		}
-		s, d := ss[0], ds[0]
-		if s.Name == d.Name || m.clashes(s.Name) || m.clashes(d.Name) || under(s.Name, d.Name) || under(d.Name, s.Name) ||
-			taken(dst, s.Name) || taken(src, d.Name) || pairedElsewhere(s, d) {
-			continue
+		for _, c := range cands {
+			s, d := c[0], c[1]
+			if s.Name == d.Name || m.clashes(s.Name) || m.clashes(d.Name) || under(s.Name, d.Name) || under(d.Name, s.Name) ||
+				taken(dst, s.Name) || taken(src, d.Name) || pairedElsewhere(s, d) {
+				continue
+			}
+			m = append(m, folderPair{src: s.Name, dst: d.Name, use: u})
 		}
-		m = append(m, folderPair{src: s.Name, dst: d.Name, use: u})
 	}
 	return m
+}
+
+// keptPairs returns the pairs of mailboxes of one use (ss on the source,
+// ds on the target, more than one on a side) that the state pairs under
+// the names they still have, names that differ: a pair made by use holds
+// when another folder of that use appears on a side.
+func keptPairs(ss, ds []mailbox.Info, headers []Header) [][2]mailbox.Info {
+	var out [][2]mailbox.Info
+	for _, h := range headers {
+		if h.SrcName == h.DstName {
+			continue
+		}
+		si := slices.IndexFunc(ss, func(i mailbox.Info) bool { return i.ID == h.SrcID && i.Name == h.SrcName })
+		di := slices.IndexFunc(ds, func(i mailbox.Info) bool { return i.ID == h.DstID && i.Name == h.DstName })
+		if si >= 0 && di >= 0 {
+			out = append(out, [2]mailbox.Info{ss[si], ds[di]})
+		}
+	}
+	return out
 }
 
 // view returns both listings in the source's names: the target's

@@ -131,6 +131,13 @@ func TestGuessFolderMap(t *testing.T) {
 			src: []mailbox.Info{sent("Sent")}, dst: []mailbox.Info{sent("Sent Items")},
 			headers: []Header{{SrcID: "id-Sent", DstID: "id-Sent Items"}},
 			want:    folderMap{{src: "Sent", dst: "Sent Items", use: mailbox.UseSent}}},
+		{name: "two of one use on the target, the state pairs one",
+			src: []mailbox.Info{sent("Sent")}, dst: []mailbox.Info{sent("Sent Items"), sent("Sent Messages")},
+			headers: []Header{{SrcID: "id-Sent", DstID: "id-Sent Items", SrcName: "Sent", DstName: "Sent Items"}},
+			want:    folderMap{{src: "Sent", dst: "Sent Items", use: mailbox.UseSent}}},
+		{name: "two of one use on the target, the state pairs one under other names",
+			src: []mailbox.Info{sent("Sent")}, dst: []mailbox.Info{sent("Sent Items"), sent("Sent Messages")},
+			headers: []Header{{SrcID: "id-Sent", DstID: "id-Sent Items", SrcName: "Sent", DstName: "Gesendet"}}},
 		{name: "the state's other mailbox is gone",
 			src: []mailbox.Info{sent("Sent")}, dst: []mailbox.Info{sent("Sent Items")},
 			headers: []Header{{SrcID: "id-Sent", DstID: "id-gone"}},
@@ -367,5 +374,27 @@ func TestSpecialUseDryRun(t *testing.T) {
 	}
 	if got, want := names(t, dst), []string{"INBOX", "Sent Items"}; !slices.Equal(got, want) {
 		t.Errorf("a dry run changed the target: %q", got)
+	}
+}
+
+// TestSpecialUsePairHolds: a pair made by use holds when a second folder
+// of that use appears on the target: no rename, no copy.
+func TestSpecialUsePairHolds(t *testing.T) {
+	src, dst := specialUseStores(t)
+	st := NewMemState()
+	mustSync(t, src, dst, &Options{State: st})
+	mustCreate(t, dst, "Sent Messages")
+	if err := dst.SetSpecialUse(context.Background(), "Sent Messages", mailbox.UseSent); err != nil {
+		t.Fatal(err)
+	}
+	rep := mustSync(t, src, dst, &Options{State: st, FullScan: true, TargetOnly: DeleteTargetOnly})
+	if got, want := rep.MailboxOps, []string{`mailbox delete target "Sent Messages": only on target: deleted by policy`}; !slices.Equal(got, want) {
+		t.Errorf("ops %q, want %q", got, want)
+	}
+	if rep.Total.Appended > 0 {
+		t.Errorf("appended %d, want none", rep.Total.Appended)
+	}
+	if got, want := names(t, dst), []string{"INBOX", "Sent Items", "Sent Items/2024", "Work"}; !slices.Equal(got, want) {
+		t.Errorf("target mailboxes %q, want %q", got, want)
 	}
 }
