@@ -83,17 +83,19 @@ func explicitFolderMap(names map[string]string) (folderMap, error) {
 	}
 	slices.Sort(keys)
 	var errs []string
-	for _, src := range keys {
-		dst := names[src]
+	for _, key := range keys {
+		val := names[key]
 		bad := func(format string, args ...any) {
-			errs = append(errs, fmt.Sprintf("%q=%q: ", src, dst)+fmt.Sprintf(format, args...))
+			errs = append(errs, fmt.Sprintf("%q=%q: ", key, val)+fmt.Sprintf(format, args...))
 		}
+		src, serr := mailbox.CanonicalName(key) // "inbox/Sent" is "INBOX/Sent"
+		dst, derr := mailbox.CanonicalName(val)
 		switch {
-		case mailbox.ValidateName(src) != nil:
-			bad("%v", mailbox.ValidateName(src))
-		case mailbox.ValidateName(dst) != nil:
-			bad("%v", mailbox.ValidateName(dst))
-		case strings.EqualFold(src, mailbox.Inbox) || strings.EqualFold(dst, mailbox.Inbox):
+		case serr != nil:
+			bad("%v", serr)
+		case derr != nil:
+			bad("%v", derr)
+		case mailbox.IsInbox(src) || mailbox.IsInbox(dst):
 			bad("INBOX is INBOX on every store: it cannot be mapped")
 		case src == dst:
 		case m.clashes(src) || m.clashes(dst) || under(src, dst) || under(dst, src):
@@ -228,17 +230,37 @@ func (m folderMap) owner(name string, byDst bool) string {
 	return "?"
 }
 
-// headers returns the headers with their target names in the source's
-// names, as the planner compares them with the view.
-func (m folderMap) headers(hs []Header) []Header {
+// headers returns the headers for the planner: their target names in the
+// source's names, as it compares them with the view, and without those of
+// mailboxes the map leaves out of the sync (src and dst are the full
+// listings). The planner would take such a mailbox for one that vanished
+// and, trusting missing mailboxes, delete its partner; its header stays
+// in the state, unused.
+func (m folderMap) headers(hs []Header, src, dst []mailbox.Info) []Header {
 	if len(m) == 0 {
 		return hs
 	}
-	out := slices.Clone(hs)
-	for i := range out {
-		if n, ok := m.source(out[i].DstName); ok {
-			out[i].DstName = n
+	out := make([]Header, 0, len(hs))
+	left := map[mailbox.ID]bool{}
+	for _, i := range src {
+		if _, ok := m.target(i.Name); !ok {
+			left[i.ID] = true
 		}
+	}
+	leftDst := map[mailbox.ID]bool{}
+	for _, i := range dst {
+		if _, ok := m.source(i.Name); !ok {
+			leftDst[i.ID] = true
+		}
+	}
+	for _, h := range hs {
+		if left[h.SrcID] || leftDst[h.DstID] {
+			continue
+		}
+		if n, ok := m.source(h.DstName); ok {
+			h.DstName = n
+		}
+		out = append(out, h)
 	}
 	return out
 }

@@ -50,6 +50,8 @@ func TestExplicitFolderMap(t *testing.T) {
 		{names: map[string]string{"Sent": "Sent Items", "Trash": "Deleted Items"},
 			want: folderMap{{src: "Sent", dst: "Sent Items"}, {src: "Trash", dst: "Deleted Items"}}},
 		{names: map[string]string{"Sent": "Sent"}},
+		{names: map[string]string{"inbox/Sent": "Inbox/Sent Items"}, want: folderMap{{src: "INBOX/Sent", dst: "INBOX/Sent Items"}}},
+		{names: map[string]string{"inbox/Sent": "INBOX/Sent"}},
 		{names: map[string]string{"INBOX": "Old"}, err: `"INBOX"="Old": INBOX`},
 		{names: map[string]string{"Old": "inbox"}, err: `"Old"="inbox": INBOX`},
 		{names: map[string]string{"Sent": ""}, err: `"Sent"="": `},
@@ -396,5 +398,65 @@ func TestSpecialUsePairHolds(t *testing.T) {
 	}
 	if got, want := names(t, dst), []string{"INBOX", "Sent Items", "Sent Items/2024", "Work"}; !slices.Equal(got, want) {
 		t.Errorf("target mailboxes %q, want %q", got, want)
+	}
+}
+
+// TestSpecialUseMapTurnedOff: a pair made by use, the pairing then turned
+// off: the source's name wins, the target folder is renamed to it and
+// nothing is copied again.
+func TestSpecialUseMapTurnedOff(t *testing.T) {
+	src, dst := specialUseStores(t)
+	st := NewMemState()
+	mustSync(t, src, dst, &Options{State: st})
+	before := mailOf(t, dst, "Sent Items")
+	rep := mustSync(t, src, dst, &Options{State: st, FullScan: true, NoSpecialUseMap: true})
+	if rep.Total.Appended > 0 {
+		t.Errorf("appended %d, want none", rep.Total.Appended)
+	}
+	if got, want := names(t, dst), []string{"INBOX", "Sent", "Sent/2024", "Work"}; !slices.Equal(got, want) {
+		t.Fatalf("target mailboxes %q, want %q (ops %v)", got, want, rep.MailboxOps)
+	}
+	if got := mailOf(t, dst, "Sent"); got != before {
+		t.Errorf("target Sent holds %s, want what Sent Items held, %s", got, before)
+	}
+	quiet(t, mustSync(t, src, dst, &Options{State: st, FullScan: true, NoSpecialUseMap: true}))
+}
+
+// TestFolderMapTrustDeletesNothing: stores synced by name, then a map
+// that takes names both have: the mailboxes it leaves out are not taken
+// for vanished ones, so trusting missing mailboxes deletes nothing.
+func TestFolderMapTrustDeletesNothing(t *testing.T) {
+	src, dst := specialUseStores(t)
+	mustCreate(t, src, "Sent Items")
+	mustAppend(t, src, "Sent Items", "si1")
+	st := NewMemState()
+	mustSync(t, src, dst, &Options{State: st}) // by name: both have Sent and Sent Items
+	if got, want := names(t, dst), []string{"INBOX", "Sent", "Sent Items", "Sent/2024", "Work"}; !slices.Equal(got, want) {
+		t.Fatalf("target mailboxes %q, want %q", got, want)
+	}
+	for _, mode := range []Mode{Mirror, TwoWay} {
+		rep := mustSync(t, src, dst, &Options{Mode: mode, State: st, FullScan: true, TrustMissingMailboxes: true,
+			FolderNames: map[string]string{"Sent": "Sent Items"}})
+		for _, op := range rep.MailboxOps {
+			if strings.Contains(op, "delete") {
+				t.Errorf("%s: %s", mode, op)
+			}
+		}
+		var hidden []string
+		for _, c := range rep.Conflicts {
+			if strings.Contains(c.Reason, "folder map") {
+				hidden = append(hidden, c.Side+" "+c.Mailbox)
+			}
+		}
+		if want := []string{"source Sent Items", "target Sent", "target Sent/2024"}; !slices.Equal(hidden, want) {
+			t.Errorf("%s: conflicts %q, want %q", mode, hidden, want)
+		}
+		for _, s := range []mailbox.Reader{src, dst} {
+			for _, n := range []string{"Sent", "Sent Items"} {
+				if !slices.Contains(names(t, s), n) {
+					t.Errorf("%s: %q is gone", mode, n)
+				}
+			}
+		}
 	}
 }

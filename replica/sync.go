@@ -210,7 +210,7 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 		s.opt.Logger.Warn("mailbox not synced: "+it.Reason, "mailbox", it.Mailbox, "side", it.Side)
 		rep.addConflict(it)
 	}
-	vheaders := fm.headers(headers)
+	vheaders := fm.headers(headers, src, dst)
 	_, srcWritable := s.src.(mailbox.Writer)
 	plan := func() []MailboxOp {
 		return PlanMailboxes(MailboxInput{
