@@ -103,7 +103,9 @@ type Options struct {
 	// target's folder of the same use when their names differ ("Sent"
 	// into "Sent Items"), when exactly one folder of each side has that
 	// use (see "Folders of one special use" in the package documentation).
-	// Off, each source folder syncs into the target folder of its name.
+	// Off, each source folder syncs into the target folder of its name
+	// (a pair synced before is renamed on the target to the source's
+	// name, the rule for names that differ).
 	NoSpecialUseMap bool
 
 	// Pair names the pair of stores in the state (default "default").
