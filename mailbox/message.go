@@ -30,6 +30,10 @@ type Info struct {
 	UIDNext       uid.UID      // every UID in use is below it
 	HighestModSeq ModSeq       // zero when the store keeps no modseqs
 	Subscribed    bool
+	// SpecialUse is the mailbox's role (RFC 6154), as the store tells
+	// it: an IMAP server's LIST attribute, a guess from the name where
+	// the store keeps none ([GuessSpecialUse]). Zero: none known.
+	SpecialUse SpecialUse
 }
 
 // Message is the metadata of one message, as listings give it: never the

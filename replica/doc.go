@@ -61,6 +61,43 @@
 //     stores that rewrite bytes, by header fingerprint; nothing is deleted
 //     and the target's flags are left alone after the copy.
 //
+// # Folders of one special use
+//
+// Stores name their special-use folders differently: Dovecot's "Sent",
+// Exchange's "Sent Items", Gmail's "[Gmail]/Sent Mail". A sync pairs such
+// folders instead of making a second "Sent" beside the target's "Sent
+// Items": the source folder is synced into the target folder of the same
+// special use ([mailbox.Info].SpecialUse; where a store's listing gives
+// none at all, its names tell it, [mailbox.GuessSpecialUse]), when
+//
+//   - exactly one mailbox of each side has that use (or the state pairs
+//     two mailboxes of that use under the names they still have: a pair
+//     holds when another folder of its use appears), neither is INBOX,
+//     and their names differ;
+//   - the target has no mailbox of the source folder's name (nor below
+//     it), and the source none of the target folder's name: a sync that
+//     pairs by name goes on doing so;
+//   - the sync state does not pair either of them with another mailbox.
+//
+// [Options.FolderNames] names pairs explicitly (source name → target
+// name) and wins over the guess; [Options.NoSpecialUseMap] turns the
+// guess off. A pair holds for the mailboxes below too: the source's
+// "Sent/2024" is the target's "Sent Items/2024".
+//
+// The engine plans in the source's names: the target's listing is seen
+// through the map (its "Sent Items" is "Sent"), and every op on the
+// target is translated back. The state records each side's own names, so
+// a second sync finds the pair by its mailbox IDs and names as they were,
+// and copies nothing again. The map is made again at every sync from the
+// stores' names and uses and the state; a target folder renamed away
+// from its use is then seen under its own name, a rename the mode's rules
+// handle. So is a pair already synced when the pairing by use is turned
+// off: the source's name wins, and the target folder is renamed to it.
+//
+// A mailbox whose name an explicit pair takes over (a target "Sent" when
+// "Sent" is mapped to "Sent Items"; a source "Sent Items" then too) is
+// left out of the sync and reported as a conflict.
+//
 // # Crashes
 //
 // Every step is ordered so that a process killed at any point, and run

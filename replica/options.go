@@ -89,6 +89,24 @@ type Options struct {
 	// deleted it. By default such a mailbox is recreated from the other
 	// side: a folder lost to a failure comes back.
 	TrustMissingMailboxes bool
+	// FolderNames pairs source mailboxes with target mailboxes of other
+	// names: source name → target name, each holding for the mailboxes
+	// below too ("Sent" → "Sent Items" syncs "Sent/2024" with "Sent
+	// Items/2024"). It wins over the pairing by special use. INBOX
+	// cannot be mapped, and no two pairs' names may be equal or one
+	// below the other. A mailbox whose name a pair takes (a target
+	// "Sent" when "Sent" maps to "Sent Items") is not synced, and is
+	// reported as a conflict.
+	FolderNames map[string]string
+	// NoSpecialUseMap turns off the pairing of folders by special use
+	// (\Sent, \Trash, ...): by default a source folder syncs into the
+	// target's folder of the same use when their names differ ("Sent"
+	// into "Sent Items"), when exactly one folder of each side has that
+	// use (see "Folders of one special use" in the package documentation).
+	// Off, each source folder syncs into the target folder of its name
+	// (a pair synced before is renamed on the target to the source's
+	// name, the rule for names that differ).
+	NoSpecialUseMap bool
 
 	// Pair names the pair of stores in the state (default "default").
 	Pair string
@@ -165,6 +183,9 @@ func (o *Options) Validate() error {
 	}
 	if o.BatchMessages < 0 || o.BatchBytes < 0 {
 		errs = append(errs, errors.New("replica: negative batch size"))
+	}
+	if _, err := explicitFolderMap(o.FolderNames); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Retries < 0 || o.RetryDelay < 0 {
 		errs = append(errs, errors.New("replica: negative retries or retry delay"))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/mailrepl/mailrepl/mailbox"
 )
@@ -119,7 +121,17 @@ type stamper struct {
 // stampOptions describes the options that change what a sync of
 // unchanged stores does.
 func (o *Options) stampOptions() string {
-	return fmt.Sprintf("mode=%s target-only=%d trust-missing=%t user=%q", o.Mode, o.TargetOnly, o.TrustMissingMailboxes, o.User)
+	s := fmt.Sprintf("mode=%s target-only=%d trust-missing=%t user=%q", o.Mode, o.TargetOnly, o.TrustMissingMailboxes, o.User)
+	// The folder map pairs mailboxes: another map, another sync. The
+	// defaults add nothing, so stamps recorded before the map existed
+	// still hold.
+	if o.NoSpecialUseMap {
+		s += " no-special-use-map"
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.FolderNames)) {
+		s += fmt.Sprintf(" folder %q=%q", k, o.FolderNames[k])
+	}
+	return s
 }
 
 // newStamper returns the stamps of both stores, when the state and both

@@ -123,6 +123,20 @@ func TestStampsSkipUnchanged(t *testing.T) {
 			other := *opts
 			other.TargetOnly = DeleteTargetOnly
 			sync("other options", false, &other)
+
+			// The folder map is among the options that count; its
+			// defaults change nothing.
+			sync("the options back", false, opts)
+			sync("the options back, twice", true, opts)
+			noMap := *opts
+			noMap.NoSpecialUseMap = true
+			sync("pairing by special use off", false, &noMap)
+			sync("pairing by special use off, twice", true, &noMap)
+			mapped := *opts
+			mapped.FolderNames = map[string]string{"Work": "Projects"} // no such mailbox: only the options change
+			sync("a folder map", false, &mapped)
+			sync("a folder map, twice", true, &mapped)
+			same("after the folder map")
 		})
 	}
 }

@@ -204,11 +204,18 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 			headers = hs
 		}
 	}
+	fm := s.folderMap(src, dst, headers)
+	vsrc, vdst, hidden := fm.view(src, dst)
+	for _, it := range hidden {
+		s.opt.Logger.Warn("mailbox not synced: "+it.Reason, "mailbox", it.Mailbox, "side", it.Side)
+		rep.addConflict(it)
+	}
+	vheaders := fm.headers(headers, src, dst)
 	_, srcWritable := s.src.(mailbox.Writer)
 	plan := func() []MailboxOp {
 		return PlanMailboxes(MailboxInput{
 			Mode: s.opt.Mode, TargetOnly: s.opt.TargetOnly, Trust: s.opt.TrustMissingMailboxes,
-			SourceWritable: srcWritable, Src: src, Dst: dst, Headers: headers,
+			SourceWritable: srcWritable, Src: vsrc, Dst: vdst, Headers: vheaders,
 			Deleted: func(side Side, id mailbox.ID) bool {
 				ok, err := s.opt.State.MailboxDeleted(ctx, s.opt.User, id)
 				return err == nil && ok
@@ -224,7 +231,8 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 		if renaming {
 			ops = ops[:1]
 		}
-		for _, op := range ops {
+		for _, vop := range ops {
+			op := fm.targetOp(vop) // in the target's own names
 			rep.addMailboxOp(op)
 			if s.opt.OnMailboxOp != nil {
 				s.opt.OnMailboxOp(op)
@@ -240,8 +248,8 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 			}
 			if s.opt.DryRun {
 				if op.Kind == MailboxCreate && op.Side == Target {
-					for _, si := range src {
-						if si.Name == op.Name {
+					for _, si := range vsrc {
+						if si.Name == vop.Name {
 							virtual = append(virtual, mailboxPair{Src: si, Dst: mailbox.Info{Name: op.Name, UIDValidity: si.UIDValidity, UIDNext: 1}})
 						}
 					}
@@ -257,12 +265,19 @@ func (s *Syncer) syncMailboxes(ctx context.Context, rep *Report) ([]mailboxPair,
 			if src, dst, err = s.listBoth(ctx); err != nil {
 				return nil, err
 			}
+			vsrc, vdst, _ = fm.view(src, dst)
 		}
 		if !renaming {
 			break
 		}
 	}
-	pairs, stale := pairMailboxes(src, dst, headers)
+	pairs, stale := pairMailboxes(vsrc, vdst, vheaders)
+	if len(fm) > 0 {
+		own := byID(dst)
+		for i := range pairs {
+			pairs[i].Dst = own[pairs[i].Dst.ID] // the target's own name
+		}
+	}
 	if len(stale) > 0 && !s.opt.DryRun {
 		b := s.opt.State.Begin(s.opt.Pair)
 		for _, h := range stale {
@@ -286,6 +301,22 @@ func (s *Syncer) listBoth(ctx context.Context) (src, dst []mailbox.Info, err err
 		return nil, nil, fmt.Errorf("replica: list target mailboxes: %w", err)
 	}
 	return src, dst, nil
+}
+
+// folderMap returns the pairs of folders whose names differ between the
+// stores: Options.FolderNames, then, unless NoSpecialUseMap, the pairs of
+// special-use folders the listings give.
+func (s *Syncer) folderMap(src, dst []mailbox.Info, headers []Header) folderMap {
+	m, _ := explicitFolderMap(s.opt.FolderNames) // checked by New
+	if !s.opt.NoSpecialUseMap {
+		m = guessFolderMap(m, src, dst, headers)
+	}
+	for _, p := range m {
+		if p.use != mailbox.UseNone {
+			s.opt.Logger.Info("folders paired by special use", "use", string(p.use), "source", p.src, "target", p.dst)
+		}
+	}
+	return m
 }
 
 func (s *Syncer) applyMailboxOp(ctx context.Context, op MailboxOp) error {

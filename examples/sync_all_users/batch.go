@@ -318,17 +318,19 @@ func (a *app) syncOnce(ctx context.Context, user string, ids storeIDs, h *rateli
 		source = batch.ReadOnly(src)
 	}
 	opts := &replica.Options{
-		Mode:        cfg.mode,
-		Pair:        a.pair(user),
-		User:        user,
-		SourceID:    ids.srcCache,
-		TargetID:    ids.dstCache,
-		Limiter:     h,
-		Concurrency: cfg.mailboxConcurrency,
-		DryRun:      cfg.dryRun,
-		Stop:        a.stop,
-		Progress:    a.runner.CopiedBy(user),
-		Logger:      logger,
+		Mode:            cfg.mode,
+		Pair:            a.pair(user),
+		User:            user,
+		SourceID:        ids.srcCache,
+		TargetID:        ids.dstCache,
+		Limiter:         h,
+		Concurrency:     cfg.mailboxConcurrency,
+		DryRun:          cfg.dryRun,
+		Stop:            a.stop,
+		Progress:        a.runner.CopiedBy(user),
+		Logger:          logger,
+		FolderNames:     cfg.folderNames,
+		NoSpecialUseMap: cfg.noSpecialUseMap,
 	}
 	if cfg.deleteTargetOnly {
 		opts.TargetOnly = replica.DeleteTargetOnly

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +42,8 @@ type config struct {
 	jsonOut          bool
 	readOnlySource   bool
 	deleteTargetOnly bool
+	folderNames      folderNames // -map-folder
+	noSpecialUseMap  bool
 	verbose          bool
 	progressInterval time.Duration
 
@@ -90,6 +93,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON on standard output (and nothing else there)")
 	fs.BoolVar(&c.readOnlySource, "read-only-source", false, "mirror: never write to the source; mail found only on the target stays there and the user fails with the reason (by default it is copied back to the source)")
 	fs.BoolVar(&c.deleteTargetOnly, "delete-target-only", false, "mirror: delete mail found only on the target (reported) instead of keeping it")
+	fs.Var(&c.folderNames, "map-folder", "`SOURCE=TARGET`: sync the source folder SOURCE, and the folders below it, into the target folder TARGET, e.g. 'Sent=Sent Items' (repeatable; wins over the pairing by special use; SOURCE holds no '=', neither side is INBOX)")
+	fs.BoolVar(&c.noSpecialUseMap, "no-special-use-map", false, "do not pair folders of one special use whose names differ (by default the source's Sent syncs into the target's Sent Items when each side has one \\Sent folder)")
 	fs.BoolVar(&c.verbose, "v", false, "log what the engine does")
 	fs.DurationVar(&c.progressInterval, "progress-interval", 5*time.Second, "time between progress lines when the standard error is not a terminal")
 	fs.BoolVar(&c.demo, "demo", false, "build a sample source in a temporary directory, mirror it, change it, sync again, verify")
@@ -125,6 +130,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, int) {
 	}
 	if c.progressInterval <= 0 {
 		bad("-progress-interval must be positive")
+	}
+	if err := (&replica.Options{FolderNames: c.folderNames}).Validate(); err != nil {
+		bad("-map-folder: %v", err)
 	}
 	if c.readOnlySource || c.deleteTargetOnly {
 		if c.mode != replica.Mirror {
@@ -206,4 +214,35 @@ func (c *config) readUsers(stdin io.Reader) ([]string, error) {
 func (c *config) params() string {
 	return strings.Join([]string{"source=" + c.source.String(), "target=" + c.target.String(),
 		"mode=" + c.mode.String(), "shard=" + c.shard.String()}, " ")
+}
+
+// folderNames is the -map-folder flag: source folder → target folder.
+type folderNames map[string]string
+
+func (f *folderNames) String() string {
+	if f == nil {
+		return ""
+	}
+	var ps []string
+	for s, t := range *f {
+		ps = append(ps, s+"="+t)
+	}
+	slices.Sort(ps)
+	return strings.Join(ps, ",")
+}
+
+// Set takes one SOURCE=TARGET; a source mapped twice is refused.
+func (f *folderNames) Set(v string) error {
+	src, dst, ok := strings.Cut(v, "=")
+	switch {
+	case !ok || src == "" || dst == "":
+		return fmt.Errorf("%q: want SOURCE=TARGET, two folder names", v)
+	case (*f)[src] != "":
+		return fmt.Errorf("%q: source folder %q is mapped twice (to %q already)", v, src, (*f)[src])
+	}
+	if *f == nil {
+		*f = folderNames{}
+	}
+	(*f)[src] = dst
+	return nil
 }

@@ -32,6 +32,19 @@
 // and reported. The sync mode writes both sides. A dry run writes
 // nothing, and shows what a real run would do.
 //
+// # Folders of one special use
+//
+// A source folder syncs into the target's folder of the same special use
+// (RFC 6154: \Sent, \Drafts, \Trash, \Junk, \Archive, \All, \Flagged)
+// when their names differ: the source's "Sent" into the target's "Sent
+// Items", rather than into a new "Sent" beside it. An IMAP server tells
+// the use in LIST; a Maildir is read by its folders' names ("Sent Items",
+// "Deleted Items", "Junk E-mail", "[Gmail]/Sent Mail", ...). Only when
+// exactly one folder of each side has the use, neither is INBOX, and
+// neither side holds the other's name. -map-folder 'SOURCE=TARGET'
+// (repeatable) names a pair outright and wins; -no-special-use-map turns
+// the pairing by use off. A pair holds for the folders below it too.
+//
 // # Resuming, skipping
 //
 // The journal (-journal) keeps each user's sync state and the batch's

@@ -32,6 +32,13 @@
 // rename and changes when a mailbox is deleted and made again (go-imap
 // cannot parse RFC 8474's MAILBOXID).
 //
+// A mailbox's special use (RFC 6154: \Sent, \Trash, ...) is taken from
+// LIST, asked with RETURN (SPECIAL-USE) of a server that offers
+// SPECIAL-USE and LIST-EXTENDED (Dovecot leaves the attributes out
+// otherwise). A server without SPECIAL-USE that gives no attribute does
+// not say: the name tells it ([mailbox.GuessSpecialUse]). The engine
+// pairs folders of one use whose names differ across stores by it.
+//
 // Keywords are kept as the server spells them. IMAP has no private flags:
 // [mailbox.Passed], Maildir's P, is stored as the keyword $Forwarded (its
 // meaning), and other private flags are dropped. A listing shows

@@ -380,6 +380,14 @@ func (s *Store) list(c *conn, pattern string) ([]mailbox.Info, error) {
 	if extended {
 		opts.ReturnSubscribed = true
 	}
+	// RFC 6154: a SPECIAL-USE server may leave the attributes out of a
+	// LIST that does not ask for them; the RETURN option is LIST-EXTENDED
+	// syntax, asked only of a server that offers both (the client closes
+	// the connection on what it cannot parse, not on what it did not ask).
+	specialUse := c.caps.Has(imap.CapSpecialUse)
+	if extended && specialUse {
+		opts.ReturnSpecialUse = true
+	}
 	withStatus := c.caps.Has(imap.CapListStatus) || c.caps.Has(imap.CapIMAP4rev2)
 	if withStatus {
 		opts.ReturnStatus = c.statusItems()
@@ -425,9 +433,27 @@ func (s *Store) list(c *conn, pattern string) ([]mailbox.Info, error) {
 				return nil, fmt.Errorf("STATUS %s: %w", l.Mailbox, err)
 			}
 		}
-		infos = append(infos, s.info(name, l.Mailbox, st, sub))
+		in := s.info(name, l.Mailbox, st, sub)
+		in.SpecialUse = listedUse(l.Attrs, name, specialUse)
+		infos = append(infos, in)
 	}
 	return infos, nil
+}
+
+// listedUse returns a mailbox's special use from its LIST attributes. A
+// server without SPECIAL-USE that gives none (most older servers; Gmail's
+// attributes are taken where it gives them) is a store that does not
+// say: the name tells it ([mailbox.GuessSpecialUse]).
+func listedUse(attrs []imap.MailboxAttr, name string, advertised bool) mailbox.SpecialUse {
+	for _, a := range attrs {
+		if u, ok := mailbox.ParseSpecialUse(string(a)); ok {
+			return u
+		}
+	}
+	if advertised {
+		return mailbox.UseNone
+	}
+	return mailbox.GuessSpecialUse(name)
 }
 
 // recheck asks STATUS of a mailbox that LIST gave without a UIDVALIDITY:

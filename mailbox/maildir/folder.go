@@ -692,6 +692,9 @@ func (f *folder) status(ctx context.Context) (mailbox.Info, error) {
 		ID:          mailbox.ID(sn.ul.guid),
 		UIDValidity: sn.ul.validity,
 		UIDNext:     sn.ul.next,
+		// Maildir keeps no special-use attribute (Dovecot configures
+		// it by name): the name tells it.
+		SpecialUse: mailbox.GuessSpecialUse(f.name),
 	}, nil
 }
 

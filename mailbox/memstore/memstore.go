@@ -109,10 +109,11 @@ type box struct {
 	uidNext    uid.UID
 	modseq     mailbox.ModSeq // the highest modseq given
 	subscribed bool
-	msgs       []message      // ascending UID
-	expunged   []expungeRun   // ascending modseq; emptied by ResetUIDs
-	resetAt    mailbox.ModSeq // modseq of the last ResetUIDs: history before it is gone
-	gone       bool           // deleted, or the store closed
+	use        mailbox.SpecialUse // as SetSpecialUse gave it; kept across renames
+	msgs       []message          // ascending UID
+	expunged   []expungeRun       // ascending modseq; emptied by ResetUIDs
+	resetAt    mailbox.ModSeq     // modseq of the last ResetUIDs: history before it is gone
+	gone       bool               // deleted, or the store closed
 }
 
 // message is one stored message. body is never changed once stored, so it
@@ -137,6 +138,7 @@ func (b *box) infoLocked() mailbox.Info {
 		UIDNext:       b.uidNext,
 		HighestModSeq: b.modseq,
 		Subscribed:    b.subscribed,
+		SpecialUse:    b.use,
 	}
 }
 
@@ -405,6 +407,20 @@ func (s *Store) Subscribe(ctx context.Context, name string, subscribed bool) err
 	}
 	defer s.mu.Unlock()
 	b.subscribed = subscribed
+	return nil
+}
+
+// SetSpecialUse gives a mailbox a special use, as an IMAP server's
+// configuration does (the zero value takes it away): a memstore guesses
+// none from names, so a test says which mailbox is which. The mailbox
+// keeps it when renamed.
+func (s *Store) SetSpecialUse(ctx context.Context, name string, use mailbox.SpecialUse) error {
+	b, err := s.open(ctx, "set special use", name)
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	b.use = use
 	return nil
 }
 
