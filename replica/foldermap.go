@@ -31,30 +31,30 @@ func rebase(name, from, to string) string { return to + name[len(from):] }
 
 // target returns the target name of the source mailbox name, and false
 // when a pair takes that target name over (the mailbox is not synced).
-func (m folderMap) target(name string) (string, bool) {
-	for _, p := range m {
-		if under(name, p.src) {
-			return rebase(name, p.src, p.dst), true
-		}
-	}
-	for _, p := range m {
-		if under(name, p.dst) {
-			return name, false
-		}
-	}
-	return name, true
-}
+func (m folderMap) target(name string) (string, bool) { return m.translate(name, false) }
 
 // source returns the name in the source's terms of the target mailbox
 // name, and false when a pair takes it over.
-func (m folderMap) source(name string) (string, bool) {
+func (m folderMap) source(name string) (string, bool) { return m.translate(name, true) }
+
+// translate moves name from one side's terms to the other's (to the
+// source's when toSource): a name at or below a pair's name on its side
+// takes the pair's other name; a name at or below a pair's name on the
+// other side is taken over (false).
+func (m folderMap) translate(name string, toSource bool) (string, bool) {
+	ends := func(p folderPair) (from, to string) {
+		if toSource {
+			return p.dst, p.src
+		}
+		return p.src, p.dst
+	}
 	for _, p := range m {
-		if under(name, p.dst) {
-			return rebase(name, p.dst, p.src), true
+		if from, to := ends(p); under(name, from) {
+			return rebase(name, from, to), true
 		}
 	}
 	for _, p := range m {
-		if under(name, p.src) {
+		if _, to := ends(p); under(name, to) {
 			return name, false
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,9 +33,10 @@ func (s *Syncer) stopped() bool {
 // Syncer makes a target store agree with a source store, by the rules of
 // its [Mode]. Create one with [New]; it may sync many times.
 type Syncer struct {
-	src mailbox.Reader
-	dst mailbox.Store
-	opt Options
+	src     mailbox.Reader
+	dst     mailbox.Store
+	opt     Options
+	folders folderMap // Options.FolderNames, as New checked them
 }
 
 // New returns a Syncer from src to dst. The source need only be a
@@ -48,6 +50,10 @@ func New(src mailbox.Reader, dst mailbox.Store, opts *Options) (*Syncer, error) 
 		return nil, errors.New("replica: nil store")
 	}
 	s := &Syncer{src: src, dst: dst, opt: opts.withDefaults()}
+	var err error
+	if s.folders, err = explicitFolderMap(s.opt.FolderNames); err != nil {
+		return nil, err
+	}
 	if s.opt.Mode == TwoWay {
 		if _, ok := src.(mailbox.Writer); !ok {
 			return nil, errors.New("replica: two-way sync needs a writable source")
@@ -307,7 +313,7 @@ func (s *Syncer) listBoth(ctx context.Context) (src, dst []mailbox.Info, err err
 // stores: Options.FolderNames, then, unless NoSpecialUseMap, the pairs of
 // special-use folders the listings give.
 func (s *Syncer) folderMap(src, dst []mailbox.Info, headers []Header) folderMap {
-	m, _ := explicitFolderMap(s.opt.FolderNames) // checked by New
+	m := slices.Clip(s.folders) // the guess appends to a copy
 	if !s.opt.NoSpecialUseMap {
 		m = guessFolderMap(m, src, dst, headers)
 	}
