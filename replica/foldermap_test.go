@@ -231,12 +231,7 @@ func TestSpecialUseMirror(t *testing.T) {
 			if rep.Total.Appended != 4 {
 				t.Errorf("appended %d, want 4", rep.Total.Appended)
 			}
-			var pairs []string
-			for _, m := range rep.Mailboxes {
-				pairs = append(pairs, m.Source+"→"+m.Target)
-			}
-			slices.Sort(pairs)
-			if want := []string{"INBOX→INBOX", "Sent/2024→Sent Items/2024", "Sent→Sent Items", "Work→Work"}; !slices.Equal(pairs, want) {
+			if pairs, want := reportPairs(rep), []string{"INBOX→INBOX", "Sent/2024→Sent Items/2024", "Sent→Sent Items", "Work→Work"}; !slices.Equal(pairs, want) {
 				t.Errorf("report pairs %q, want %q", pairs, want)
 			}
 
@@ -366,12 +361,7 @@ func TestSpecialUseDryRun(t *testing.T) {
 	if got, want := rep.MailboxOps, []string{`mailbox create target "Sent Items/2024": new`, `mailbox create target "Work": new`}; !slices.Equal(got, want) {
 		t.Errorf("ops %q, want %q", got, want)
 	}
-	var pairs []string
-	for _, m := range rep.Mailboxes {
-		pairs = append(pairs, m.Source+"→"+m.Target)
-	}
-	slices.Sort(pairs)
-	if want := []string{"INBOX→INBOX", "Sent/2024→Sent Items/2024", "Sent→Sent Items", "Work→Work"}; !slices.Equal(pairs, want) {
+	if pairs, want := reportPairs(rep), []string{"INBOX→INBOX", "Sent/2024→Sent Items/2024", "Sent→Sent Items", "Work→Work"}; !slices.Equal(pairs, want) {
 		t.Errorf("report pairs %q, want %q", pairs, want)
 	}
 	if got, want := names(t, dst), []string{"INBOX", "Sent Items"}; !slices.Equal(got, want) {
@@ -459,4 +449,15 @@ func TestFolderMapTrustDeletesNothing(t *testing.T) {
 			}
 		}
 	}
+}
+
+// reportPairs returns the report's mailbox pairs as "source→target",
+// sorted.
+func reportPairs(rep *Report) []string {
+	var pairs []string
+	for _, m := range rep.Mailboxes {
+		pairs = append(pairs, m.Source+"→"+m.Target)
+	}
+	slices.Sort(pairs)
+	return pairs
 }

@@ -31,6 +31,31 @@ func ageTrees(tb testing.TB, t time.Time, roots ...string) {
 	}
 }
 
+// stampsFixture opens a source and a target Maildir and a journal, closed
+// when the test ends, with two messages in two folders of the source.
+func stampsFixture(t *testing.T) (src, dst *maildir.Store, j *journal.Journal, srcRoot, dstRoot string) {
+	t.Helper()
+	dir := t.TempDir()
+	srcRoot, dstRoot = filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	var err error
+	if src, err = maildir.Open(srcRoot, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	if dst, err = maildir.Open(dstRoot, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dst.Close() })
+	if j, err = journal.Open(filepath.Join(dir, "journal"), nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	mustCreate(t, src, "Archive")
+	mustAppend(t, src, mailbox.Inbox, "a")
+	mustAppend(t, src, "Archive", "b", mailbox.Seen)
+	return src, dst, j, srcRoot, dstRoot
+}
+
 // TestStampsSkipUnchanged checks that a sync of two Maildirs whose stamps
 // are as when they last agreed lists nothing and does nothing, and that
 // every change on either side, a full scan and other options make the
@@ -39,26 +64,7 @@ func TestStampsSkipUnchanged(t *testing.T) {
 	for _, mode := range []Mode{Mirror, TwoWay} {
 		t.Run(mode.String(), func(t *testing.T) {
 			ctx := context.Background()
-			dir := t.TempDir()
-			srcRoot, dstRoot := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
-			src, err := maildir.Open(srcRoot, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer src.Close()
-			dst, err := maildir.Open(dstRoot, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dst.Close()
-			j, err := journal.Open(filepath.Join(dir, "journal"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer j.Close()
-			mustCreate(t, src, "Archive")
-			mustAppend(t, src, mailbox.Inbox, "a")
-			mustAppend(t, src, "Archive", "b", mailbox.Seen)
+			src, dst, j, srcRoot, dstRoot := stampsFixture(t)
 			opts := &Options{Mode: mode, State: NewJournalState(j), Pair: "p"}
 			clock := time.Now().Add(-time.Hour)
 			age := func() {
@@ -148,26 +154,7 @@ func TestStampsSkipUnchanged(t *testing.T) {
 // two-way sync's work, records nothing.
 func TestStampsAfterMirrorWork(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	srcRoot, dstRoot := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
-	src, err := maildir.Open(srcRoot, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := maildir.Open(dstRoot, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
-	j, err := journal.Open(filepath.Join(dir, "journal"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	mustCreate(t, src, "Archive")
-	mustAppend(t, src, mailbox.Inbox, "a")
-	mustAppend(t, src, "Archive", "b", mailbox.Seen)
+	src, dst, j, srcRoot, _ := stampsFixture(t)
 	clock := time.Now().Add(-time.Hour)
 	ageSource := func() {
 		clock = clock.Add(time.Minute)
